@@ -150,7 +150,9 @@ class CourseConfig(_Section):
         return path if path.is_absolute() else (self.root / path).resolve()
 
     def total_points(self) -> float:
-        stage_points = sum(s.points + s.structure_points + s.trained_points for _, s in self.stages.items())
+        stage_points = sum(
+            s.points + s.structure_points + s.trained_points for _, s in self.stages.items()
+        )
         return stage_points + sum(self.data_points.model_dump().values())
 
 
@@ -180,15 +182,31 @@ def _describe(error: dict[str, Any]) -> str:
     return f"key '{key}': {error['msg']} (got {given!r})"
 
 
+def _with_stage_defaults(raw: dict[str, Any]) -> dict[str, Any]:
+    """Let a course set one key of one stage: the rest comes from the defaults."""
+    stages = raw.get("stages")
+    if not isinstance(stages, dict):
+        return raw
+    merged = {name: stage.model_dump() for name, stage in _default_stages().items()}
+    for name, overrides in stages.items():
+        if name in merged and isinstance(overrides, dict):
+            merged[name] = {**merged[name], **overrides}
+        else:
+            merged[name] = overrides  # unknown stage names are reported by validation
+    return {**raw, "stages": merged}
+
+
 def parse_config(raw: Any, source: Path | None = None) -> CourseConfig:
     """Validate an already-parsed YAML document."""
     where = str(source) if source else "course configuration"
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+        raise ConfigError(
+            f"{where}: expected a mapping of keys at the top level, got {type(raw).__name__}"
+        )
     try:
-        config = CourseConfig.model_validate({**raw, "source": source})
+        config = CourseConfig.model_validate({**_with_stage_defaults(raw), "source": source})
     except ValidationError as exc:
         lines = "\n  ".join(_describe(e) for e in exc.errors())
         raise ConfigError(f"{where}: invalid configuration\n  {lines}") from None

@@ -164,8 +164,7 @@ def verify_arrays(splits: MnistSplits, *, name: str) -> None:
         label = f"{name} ({spec.stem})"
         if array.dtype != np.uint8 or array.shape != spec.shape:
             raise MnistDataError(
-                f"{label}: dtype {array.dtype} shape {array.shape}, "
-                f"expected uint8 {spec.shape}"
+                f"{label}: dtype {array.dtype} shape {array.shape}, expected uint8 {spec.shape}"
             )
         if hashlib.sha256(encode_idx(array, spec.magic)).hexdigest() != spec.sha256:
             raise MnistDataError(f"{label}: does not match the published MNIST checksum")
@@ -199,7 +198,9 @@ def _download_with_keras() -> MnistSplits:
         ) from None
 
 
-def resolve_folder(folder: str | os.PathLike[str] | None, config: CourseConfig | None) -> Path | None:
+def resolve_folder(
+    folder: str | os.PathLike[str] | None, config: CourseConfig | None
+) -> Path | None:
     """The IDX folder to read, following the documented order, or None for Keras."""
     if folder is not None:
         return Path(folder).expanduser().resolve()

@@ -1,0 +1,48 @@
+# One task runner for people and CI. `make demo` and `make test` work on a fresh machine:
+# they create .venv/ and install the kit first.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+SHARED_MNIST := ../shared/data/mnist
+
+# Use the canonical MNIST folder beside the repository when it is there.
+ifneq ($(wildcard $(SHARED_MNIST)/train-images-idx3-ubyte.gz),)
+export MNIST_DATA ?= $(abspath $(SHARED_MNIST))
+endif
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install demo test test-fast lint format bench clean
+
+$(BIN)/.installed: pyproject.toml
+	@echo "==> Creating $(VENV)/ and installing the kit (first time: about 2-3 minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(BIN)/.installed
+
+demo: install  ## the main job: train, evaluate and plot the reference pipeline into report/
+	$(BIN)/python -m reference --output report
+
+test: install lint  ## the whole test suite, full-data trainings included (what CI runs)
+	$(BIN)/python -m pytest
+
+test-fast: install  ## everything but the full-data trainings
+	$(BIN)/python -m pytest -m "not slow"
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install  ## timing and accuracy table of the reference models
+	$(BIN)/python bench/reference.py
+
+clean:
+	rm -rf report .pytest_cache .ruff_cache

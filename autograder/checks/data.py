@@ -1,0 +1,253 @@
+"""Checks of the data-preparation stage: loading, normalize() and flatten().
+
+They judge values, never code: the trusted grader feeds them what the sandbox
+exported, the notebook feeds them the live objects, and both get the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from autograder.arrays import HEAD_ROWS, ArraySummary
+from autograder.checks.result import CheckResult, spec_for
+from autograder.config import CourseConfig
+from autograder.data import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+
+PIXELS = 28 * 28
+#: The arrays of the student contract and the canonical file each must equal.
+LOADED = {"X_train": TRAIN_IMAGES, "y_train": TRAIN_LABELS,
+          "X_test": TEST_IMAGES, "y_test": TEST_LABELS}
+FLATTENED = {"X_train_flattened": TRAIN_IMAGES.count, "X_test_flattened": TEST_IMAGES.count}
+TOLERANCE = 1e-5
+
+
+@dataclass(frozen=True)
+class ArrayEvidence:
+    """What is known about one of the student's arrays: its summary and its first rows."""
+
+    summary: ArraySummary
+    head: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, value: object) -> ArrayEvidence:
+        array = np.asarray(value)
+        head = array[:HEAD_ROWS] if array.ndim else None
+        return cls(ArraySummary.of(array), head)
+
+
+def probe_images(test_images: np.ndarray) -> np.ndarray:
+    """Images the grader feeds to normalize() and flatten(): five canonical test
+    digits, an all-black and an all-white one (7, an odd count, catches sizes typed in)."""
+    black = np.zeros((1, 28, 28), dtype=np.uint8)
+    white = np.full((1, 28, 28), 255, dtype=np.uint8)
+    return np.concatenate([np.asarray(test_images[:5], dtype=np.uint8), black, white])
+
+
+def _labels_hint(name: str, summary: ArraySummary) -> str | None:
+    if len(summary.shape) == 2 and summary.shape[1] == 10:
+        return (
+            f"{name} looks one-hot encoded {summary.shape}. Keep the integer labels 0-9 that "
+            "load_mnist() returns: the course's models use sparse_categorical_crossentropy, "
+            "which expects integer labels."
+        )
+    return None
+
+
+def check_load(
+    arrays: Mapping[str, ArraySummary | None], *, config: CourseConfig
+) -> CheckResult:
+    """X_train, y_train, X_test, y_test are MNIST exactly as load_mnist() returns it."""
+    spec = spec_for("data.load", config)
+    for name, idx in LOADED.items():
+        summary = arrays.get(name)
+        if summary is None:
+            return spec.failed(
+                f"{name} is not defined.",
+                "Load the data with `(X_train, y_train), (X_test, y_test) = load_mnist()` "
+                "(from autograder.data) and keep these four names.",
+            )
+        if name.startswith("y") and (hint := _labels_hint(name, summary)):
+            return spec.failed(f"{name} has shape {summary.shape}.", hint)
+        if summary.shape != idx.shape:
+            return spec.failed(
+                f"{name} has shape {summary.shape}, expected {idx.shape}.",
+                "Keep the arrays exactly as load_mnist() returns them; reshape or flatten "
+                "into new variables (e.g. X_train_flattened) instead.",
+            )
+        if summary.dtype != "uint8":
+            scaled = summary.is_float and summary.maximum is not None and summary.maximum <= 1.0
+            return spec.failed(
+                f"{name} has dtype {summary.dtype}, expected uint8 (raw grey levels 0-255).",
+                "It looks already normalized: keep the loaded arrays unchanged and call "
+                "normalize() where you need scaled pixels."
+                if scaled
+                else "Keep the arrays exactly as load_mnist() returns them.",
+            )
+        if summary.idx_sha256 != idx.sha256:
+            return spec.failed(
+                f"{name} has the right shape and dtype but not the MNIST values.",
+                "Load it with load_mnist() and do not modify it in place (no shuffling, "
+                "sorting or editing of the loaded arrays).",
+            )
+    return spec.passed("X_train, y_train, X_test, y_test are the MNIST data, as loaded.")
+
+
+def _scale_of(values: np.ndarray, raw: np.ndarray) -> float | None:
+    """1 or 1/255 or 1/255^2 when ``values`` equals ``raw`` at that scale, else None."""
+    if values.shape != raw.shape or not np.issubdtype(values.dtype, np.number):
+        return None
+    values = values.astype(np.float64)
+    for scale in (1 / 255, 1.0, 1 / 255**2):
+        if np.allclose(values, raw.astype(np.float64) * scale, atol=TOLERANCE * max(scale, 1e-3)):
+            return scale
+    return None
+
+
+def check_normalize(
+    probe: np.ndarray,
+    output: object,
+    *,
+    error: str | None = None,
+    config: CourseConfig,
+) -> CheckResult:
+    """normalize(probe) returns floats in [0, 1]: the probe divided by 255, same shape."""
+    spec = spec_for("data.normalize", config)
+    if error is not None:
+        return spec.failed(
+            f"normalize() could not be checked: {error}",
+            "Define `def normalize(images):` returning `images / 255.0`; it must work on any "
+            "number of 28x28 uint8 images.",
+        )
+    try:
+        values = np.asarray(output)
+    except Exception as exc:  # any object can be returned
+        values = None
+        reason = f"{type(exc).__name__}: {exc}"
+    else:
+        reason = ""
+    if values is None or not np.issubdtype(values.dtype, np.number):
+        return spec.failed(
+            f"normalize() returned {type(output).__name__} {reason}, not an array of numbers.",
+            "Return the scaled images, e.g. `return images / 255.0` (did you forget `return`?).",
+        )
+    if values.shape != probe.shape:
+        return spec.failed(
+            f"normalize() changed the shape: {probe.shape} in, {values.shape} out.",
+            "normalize() must only scale the values; flattening is flatten()'s job.",
+        )
+    scale = _scale_of(values, probe)
+    if scale == 1.0:
+        return spec.failed(
+            "normalize() returned the pixels unchanged (values up to 255).",
+            "Pixels were not divided by 255: return `images / 255.0` so values lie in [0, 1].",
+        )
+    if scale is not None and scale < 1 / 255:
+        return spec.failed(
+            "normalize() returned values no larger than 1/255: the pixels were divided by 255 "
+            "twice.",
+            "Divide by 255 exactly once. If the images were already scaled before calling "
+            "normalize(), pass the raw uint8 images instead.",
+        )
+    if not np.issubdtype(values.dtype, np.floating):
+        return spec.failed(
+            f"normalize() returned {values.dtype} values, so the scaled pixels were rounded.",
+            "Use true division to get floats: `images / 255.0` (not `//`), and do not cast "
+            "the result back to an integer type.",
+        )
+    if scale is None:
+        low, high = float(values.min()), float(values.max())
+        return spec.failed(
+            f"normalize() returned values in [{low:.3g}, {high:.3g}] that are not the pixels "
+            "divided by 255.",
+            "Use the fixed scale of the pixel format, `images / 255.0`, not per-image "
+            "statistics (mean, std or max), so every image is scaled the same way.",
+        )
+    return spec.passed("normalize() scales pixels to [0, 1] by dividing by 255.")
+
+
+def _flatten_hint(shape: tuple[int, ...], n: int) -> str:
+    if shape == (n * PIXELS,):
+        return (
+            "All images were flattened into one long vector. Keep one row per image: "
+            "`images.reshape(len(images), 784)`."
+        )
+    if shape == (PIXELS, n):
+        return "The result is transposed: use `images.reshape(len(images), 784)`, rows = images."
+    if len(shape) >= 3:
+        return "The images were not flattened: use `images.reshape(len(images), 784)`."
+    return (
+        "Flattened to the wrong shape. Each 28x28 image becomes one row of 784 values: "
+        "`images.reshape(len(images), 784)`; do not type the number of images in."
+    )
+
+
+def check_flatten(
+    probe: np.ndarray,
+    output: object,
+    *,
+    error: str | None = None,
+    flattened: Mapping[str, ArrayEvidence | None],
+    expected_heads: Mapping[str, np.ndarray],
+    config: CourseConfig,
+) -> CheckResult:
+    """flatten(probe) is (n, 784) with rows in image order, and X_*_flattened match it.
+
+    ``expected_heads`` holds the first rows of the canonical train/test images for the
+    two flattened arrays, keyed like ``flattened``.
+    """
+    spec = spec_for("data.flatten", config)
+    n = len(probe)
+    if error is not None:
+        hint = _flatten_hint((), n)
+        if "reshape" in error and ("60000" in error or "10000" in error):
+            hint = (
+                "flatten() seems to assume a fixed number of images. Use "
+                "`images.reshape(len(images), 784)` so it works for any number."
+            )
+        return spec.failed(f"flatten() could not be checked: {error}", hint)
+    try:
+        values = np.asarray(output)
+    except Exception:  # any object can be returned
+        values = np.asarray(None)
+    if not np.issubdtype(values.dtype, np.number):
+        return spec.failed(
+            f"flatten() returned {type(output).__name__}, not an array of numbers.",
+            "Return the reshaped images: `return images.reshape(len(images), 784)`.",
+        )
+    if values.shape != (n, PIXELS):
+        return spec.failed(
+            f"flatten() returned shape {values.shape} for {n} images; expected ({n}, {PIXELS}).",
+            _flatten_hint(values.shape, n),
+        )
+    if _scale_of(values, probe.reshape(n, PIXELS)) is None:
+        return spec.failed(
+            "flatten() returned the right shape but the pixels are in the wrong order or changed.",
+            "Flatten each image row by row with `images.reshape(len(images), 784)` "
+            "(no transposing, no sorting).",
+        )
+    for name, count in FLATTENED.items():
+        evidence = flattened.get(name)
+        if evidence is None:
+            return spec.failed(
+                f"{name} is not defined.",
+                f"Create it with flatten(), e.g. `{name} = flatten(normalize("
+                f"{name.removesuffix('_flattened')}))`.",
+            )
+        shape = evidence.summary.shape
+        if shape != (count, PIXELS):
+            return spec.failed(
+                f"{name} has shape {shape}; expected ({count}, {PIXELS}).",
+                _flatten_hint(shape, count),
+            )
+        head = evidence.head
+        rows = expected_heads[name].reshape(-1, PIXELS)
+        if head is None or _scale_of(np.asarray(head)[: len(rows)], rows[: len(head)]) is None:
+            return spec.failed(
+                f"{name} has the right shape but its rows are not the images in order.",
+                f"Build it from the loaded images without shuffling: "
+                f"`{name} = flatten(normalize({name.removesuffix('_flattened')}))`.",
+            )
+    return spec.passed("flatten() and the flattened arrays have one 784-value row per image.")

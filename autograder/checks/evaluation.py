@@ -1,0 +1,133 @@
+"""Measuring a model the trusted way: canonical inputs, our own test set, numpy maths.
+
+Numbers a notebook prints are never used; accuracy is always recomputed here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from autograder.config import CourseConfig
+
+if TYPE_CHECKING:
+    import keras
+
+PREDICT_BATCH = 1000
+#: Images used to test whether a failing model was trained on unscaled pixels.
+DIAGNOSTIC_IMAGES = 1000
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Test accuracy measured by the grader, and how it was obtained."""
+
+    accuracy: float
+    images: int
+    unscaled_accuracy: float | None = None  # on raw 0-255 pixels, to diagnose scaling
+    retrained: bool = False
+
+
+def input_shape(model: keras.Model) -> tuple[int | None, ...]:
+    """The model's input shape; ValueError when it has none (never built)."""
+    try:
+        shape = model.inputs[0].shape
+    except (AttributeError, IndexError, TypeError, ValueError):
+        shape = None
+    if shape is None:
+        raise ValueError(
+            "the model has no input shape (it was never built); start it with "
+            "keras.Input(shape=(784,)) for an ANN or keras.Input(shape=(28, 28, 1)) for a CNN"
+        )
+    return tuple(shape)
+
+
+def prepare_images(model: keras.Model, images: np.ndarray, *, scale: bool = True) -> np.ndarray:
+    """Canonical inputs for ``model``: pixels / 255, reshaped to its input shape."""
+    images = np.asarray(images)
+    values = images.astype("float32") / 255.0 if scale else images.astype("float32")
+    shape = input_shape(model)[1:]
+    accepted = {(784,), (28, 28), (28, 28, 1)}
+    if tuple(shape) not in accepted:
+        raise ValueError(
+            f"the model expects inputs of shape {tuple(shape)}; the course's models take "
+            "(784,) flattened vectors (ANNs) or (28, 28, 1) images (CNN)"
+        )
+    return values.reshape((len(values), *shape))
+
+
+def predict_labels(model: keras.Model, inputs: np.ndarray) -> np.ndarray:
+    """Predicted digit for every input, in fixed-size batches."""
+    predictions = []
+    for start in range(0, len(inputs), PREDICT_BATCH):
+        scores = np.asarray(model(inputs[start : start + PREDICT_BATCH], training=False))
+        if scores.ndim != 2 or scores.shape[1] != 10:
+            raise ValueError(
+                f"the model outputs shape {scores.shape[1:]} per image; it must output 10 "
+                "scores, one per digit (end with keras.layers.Dense(10, activation='softmax'))"
+            )
+        predictions.append(np.argmax(scores, axis=1))
+    return np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+
+
+def integer_labels(labels: np.ndarray) -> np.ndarray:
+    """Labels 0-9 whether given as integers or one-hot rows."""
+    labels = np.asarray(labels)
+    return labels.argmax(axis=1) if labels.ndim == 2 else labels.astype(np.int64)
+
+
+def accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray, *, scale: bool = True
+             ) -> float:
+    """Fraction of ``images`` the model classifies correctly, computed with numpy."""
+    predicted = predict_labels(model, prepare_images(model, images, scale=scale))
+    return float(np.mean(predicted == integer_labels(labels)))
+
+
+def measure(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    bar: float,
+    retrained: bool = False,
+) -> Measurement:
+    """Test accuracy; below ``bar`` also the accuracy on unscaled pixels (for the hint)."""
+    value = accuracy(model, images, labels)
+    unscaled = None
+    if value < bar:
+        subset = slice(0, DIAGNOSTIC_IMAGES)
+        unscaled = accuracy(model, images[subset], labels[subset], scale=False)
+    return Measurement(value, len(images), unscaled, retrained)
+
+
+def retrain(
+    model: keras.Model,
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    stage: str,
+    config: CourseConfig,
+) -> keras.Model:
+    """A fresh copy of the submitted architecture trained with the course budget on
+    ``images`` (the training set only), so weights fitted elsewhere do not count."""
+    import keras
+
+    budget = config.stages[stage]
+    keras.utils.set_random_seed(config.seed)
+    fresh = keras.models.clone_model(model)
+    fresh.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=budget.learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    fresh.fit(
+        prepare_images(fresh, images),
+        integer_labels(labels),
+        epochs=budget.epochs,
+        batch_size=budget.batch_size,
+        shuffle=True,
+        verbose=0,
+    )
+    return fresh

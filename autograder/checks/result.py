@@ -1,0 +1,91 @@
+"""The one record every check returns, and the catalogue of checks a course grades."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from autograder.config import STAGES, CourseConfig
+
+Visibility = Literal["visible", "hidden"]
+
+DATA_TITLES = {
+    "load": "Data loaded with the right shapes and types",
+    "normalize": "normalize() scales pixels to [0, 1]",
+    "flatten": "flatten() turns images into 784-value vectors",
+}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """Outcome of one check: what was found (message) and, when failed, what to do (hint)."""
+
+    id: str
+    title: str
+    passed: bool
+    points: float
+    max_points: float
+    message: str
+    hint: str = ""
+    visibility: Visibility = "visible"
+
+    def explain(self) -> str:
+        """Message and hint as one text, for assertion errors and reports."""
+        return f"{self.message}\n{self.hint}".strip() if self.hint else self.message
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """What a check is worth and who may see it, derived from course.yaml."""
+
+    id: str
+    title: str
+    max_points: float
+    visibility: Visibility = "visible"
+
+    def passed(self, message: str) -> CheckResult:
+        return CheckResult(
+            self.id, self.title, True, self.max_points, self.max_points, message, "",
+            self.visibility,
+        )
+
+    def failed(self, message: str, hint: str) -> CheckResult:
+        return CheckResult(
+            self.id, self.title, False, 0.0, self.max_points, message, hint, self.visibility
+        )
+
+
+def check_specs(config: CourseConfig) -> tuple[CheckSpec, ...]:
+    """Every check of the course in report order, with points from course.yaml."""
+    specs = [
+        CheckSpec(f"data.{part}", title, float(getattr(config.data_points, part)))
+        for part, title in DATA_TITLES.items()
+    ]
+    for name in STAGES:
+        stage = config.stages[name]
+        specs += [
+            CheckSpec(f"{name}.structure", f"{stage.title}: architecture",
+                      float(stage.structure_points)),
+            CheckSpec(f"{name}.trained", f"{stage.title}: trained well above chance",
+                      float(stage.trained_points)),
+            CheckSpec(f"{name}.accuracy", f"{stage.title}: test accuracy reaches the bar",
+                      float(stage.points), "hidden"),
+        ]
+    return tuple(specs)
+
+
+def spec_for(check_id: str, config: CourseConfig) -> CheckSpec:
+    """The catalogue entry of ``check_id``; ValueError names the valid ids."""
+    for spec in check_specs(config):
+        if spec.id == check_id:
+            return spec
+    valid = ", ".join(spec.id for spec in check_specs(config))
+    raise ValueError(f"unknown check id {check_id!r}; expected one of: {valid}")
+
+
+def fail_all(config: CourseConfig, message: str, hint: str) -> tuple[CheckResult, ...]:
+    """Every check failed for one reason (the notebook could not be read or run at all)."""
+    return tuple(spec.failed(message, hint) for spec in check_specs(config))

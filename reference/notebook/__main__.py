@@ -1,0 +1,39 @@
+"""``python -m reference.notebook [--config course.yaml] [--check]``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from autograder.config import ConfigError, load_config
+from reference.notebook.build import drift, source_notebook_path, write_notebook
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m reference.notebook",
+        description="Generate the nbgrader source notebook from reference/ and course.yaml.",
+    )
+    parser.add_argument("--config", type=Path, help="course.yaml (default: the usual search)")
+    parser.add_argument("--output", type=Path, help="notebook path (default: assignments/...)")
+    parser.add_argument(
+        "--check", action="store_true", help="only report whether the notebook is up to date"
+    )
+    args = parser.parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    path = args.output or source_notebook_path(config)
+    if args.check:
+        problem = drift(config, path)
+        print(problem or f"{path} is up to date", file=sys.stderr if problem else sys.stdout)
+        return 1 if problem else 0
+    print(f"wrote {write_notebook(config, path)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
