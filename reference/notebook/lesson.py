@@ -162,6 +162,7 @@ from autograder.notebook import (
 
 config = load_config()  # this course's settings: budgets, bars and points
 keras.utils.set_random_seed(config.seed)
+_ = keras.ops.zeros(1)  # start TensorFlow now, so its start-up messages appear here
 """,
         ),
     ]
@@ -298,7 +299,7 @@ def _compiling() -> list[NotebookNode]:
 ### Before the models: how every model is compiled
 
 All three models learn the same way, so one helper compiles them; section 7 explains
-its three choices. Your builders end with `return compile_model(model, learning_rate)`.
+its three choices. Each of your builders ends by passing its model to `compile_model`.
 """,
         ),
         cells.provided(

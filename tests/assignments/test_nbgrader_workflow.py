@@ -1,0 +1,307 @@
+"""The real nbgrader cycle on the assignment: release, autograde, feedback, export.
+
+Each test course is a temporary copy of nbgrader_config.py, course.yaml and
+assignments/, driven with the ``nbgrader`` command line. Students are named by
+the scenario their submission covers. Grading a trained submission takes a
+minute or more per student, so the two that train share one module fixture.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder.config import load_config
+from reference import data, models
+from reference.notebook.solutions import body_lines
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONFIG = load_config(REPO_ROOT / "course.yaml")
+ASSIGNMENT = CONFIG.assignments[0].id
+NOTEBOOK = CONFIG.assignments[0].notebook
+NOTEBOOK_NAME = NOTEBOOK.removesuffix(".ipynb")
+MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+NO_NORMALIZATION_BODY = '    return np.asarray(images, dtype="float32")  # forgot to divide by 255'
+
+
+@dataclass(frozen=True)
+class Course:
+    """A temporary nbgrader course directory and how to run nbgrader in it."""
+
+    root: Path
+    env: dict[str, str]
+
+    def nbgrader(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [str(Path(sys.executable).parent / "nbgrader"), *args],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert done.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{done.stderr[-4000:]}"
+        return done
+
+    @property
+    def source(self) -> Path:
+        return self.root / "assignments" / ASSIGNMENT / NOTEBOOK
+
+    @property
+    def release(self) -> Path:
+        return self.root / "release" / ASSIGNMENT / NOTEBOOK
+
+    def submit(self, student: str, notebook: nbformat.NotebookNode) -> None:
+        self.nbgrader("db", "student", "add", student)
+        folder = self.root / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        nbformat.write(notebook, folder / NOTEBOOK)
+
+    def grades(self, student: str) -> dict[str, tuple[float, float]]:
+        """Score and maximum of every graded cell, from nbgrader's gradebook."""
+        with Gradebook(f"sqlite:///{self.root / 'gradebook.db'}") as gradebook:
+            submission = gradebook.find_submission_notebook(NOTEBOOK_NAME, ASSIGNMENT, student)
+            return {grade.name: (grade.score, grade.max_score) for grade in submission.grades}
+
+    def autograded(self, student: str) -> nbformat.NotebookNode:
+        return nbformat.read(self.root / "autograded" / student / ASSIGNMENT / NOTEBOOK, 4)
+
+    def feedback(self, student: str) -> str:
+        """The text of the student's feedback page, without its HTML markup."""
+        page = (self.root / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK_NAME}.html").read_text()
+        return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def make_course(root: Path, mnist_dir: Path) -> Course:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", root)
+    shutil.copy(REPO_ROOT / "course.yaml", root)
+    shutil.copytree(REPO_ROOT / "assignments", root / "assignments")
+    env = dict(os.environ)
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        COURSE_CONFIG=str(root / "course.yaml"),
+        MNIST_DATA=str(mnist_dir),
+        TF_CPP_MIN_LOG_LEVEL="2",
+    )
+    course = Course(root, env)
+    course.nbgrader("generate_assignment", ASSIGNMENT)
+    return course
+
+
+def _meta(cell: nbformat.NotebookNode) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _strip_markers(source: str) -> str:
+    return "\n".join(line for line in source.split("\n") if not MARKER.match(line))
+
+
+def _region_lines(source: str, region: str) -> list[str]:
+    """Distinctive lines between ``### BEGIN <region>`` and ``### END <region>``."""
+    found, inside = [], False
+    for line in source.split("\n"):
+        if line.strip() == f"### BEGIN {region}":
+            inside = True
+        elif line.strip() == f"### END {region}":
+            inside = False
+        elif inside and len(line.strip()) >= 10:
+            found.append(line.strip())
+    return found
+
+
+# Submissions, one function per scenario, each made from the release as a student would.
+
+
+def submission_untouched(course: Course) -> nbformat.NotebookNode:
+    """The release handed back as it was."""
+    return nbformat.read(course.release, 4)
+
+
+def submission_reference_solved(course: Course) -> nbformat.NotebookNode:
+    """Every stub of the release filled with the reference solution."""
+    solutions = {
+        _meta(cell)["grade_id"]: _strip_markers(cell.source)
+        for cell in nbformat.read(course.source, 4).cells
+        if _meta(cell).get("solution")
+    }
+    notebook = nbformat.read(course.release, 4)
+    for cell in notebook.cells:
+        if _meta(cell).get("solution"):
+            cell.source = solutions[_meta(cell)["grade_id"]]
+    return notebook
+
+
+def submission_no_normalization(course: Course) -> nbformat.NotebookNode:
+    """The reference solution, except normalize() forgets to divide by 255."""
+    notebook = submission_reference_solved(course)
+    cell = next(c for c in notebook.cells if _meta(c).get("grade_id") == "normalize")
+    head = cell.source.split('    """\n')[0]
+    cell.source = f'{head}    """\n{NO_NORMALIZATION_BODY}'
+    assert "/ 255" not in cell.source
+    return notebook
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory, mnist_dir) -> Course:
+    """A course with the assignment generated, and the untouched release autograded."""
+    course = make_course(tmp_path_factory.mktemp("course"), mnist_dir)
+    course.submit("untouched", submission_untouched(course))
+    course.nbgrader("autograde", ASSIGNMENT)
+    course.nbgrader("generate_feedback", ASSIGNMENT)
+    course.nbgrader("export")
+    return course
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory, mnist_dir) -> Course:
+    """The two submissions that train all three models, through the whole cycle."""
+    course = make_course(tmp_path_factory.mktemp("course"), mnist_dir)
+    course.submit("reference-solved", submission_reference_solved(course))
+    course.submit("no-normalization", submission_no_normalization(course))
+    course.nbgrader("autograde", ASSIGNMENT, timeout=CONFIG.grading.submission_timeout_s * 2)
+    course.nbgrader("generate_feedback", ASSIGNMENT)
+    course.nbgrader("export")
+    return course
+
+
+def _export(course: Course) -> dict[str, dict[str, str]]:
+    with open(course.root / "grades.csv", newline="") as handle:
+        return {row["student_id"]: row for row in csv.DictReader(handle)}
+
+
+def _lost(course: Course, student: str) -> list[str]:
+    return sorted(name for name, (score, top) in course.grades(student).items() if score < top)
+
+
+def _error_messages(course: Course, student: str) -> dict[str, str]:
+    """The error each graded cell raised in the autograded notebook."""
+    found = {}
+    for cell in course.autograded(student).cells:
+        for output in cell.get("outputs", []):
+            if _meta(cell).get("grade") and output.output_type == "error":
+                found[_meta(cell)["grade_id"]] = f"{output.ename}: {output.evalue}"
+    return found
+
+
+def _assert_feedback_hides_hidden_tests(course: Course, student: str) -> None:
+    text = course.feedback(student)
+    hidden = [
+        line
+        for cell in nbformat.read(course.source, 4).cells
+        for line in _region_lines(cell.source, "HIDDEN TESTS")
+    ]
+    assert hidden, "the source notebook should have hidden tests"
+    for line in hidden:
+        assert line not in text, f"feedback for {student} reveals hidden test code: {line}"
+    assert "HIDDEN TESTS" not in text and "check_accuracy" not in text
+
+
+# Release
+
+
+def test_release_has_no_solutions_and_no_hidden_tests(released):
+    release = "\n".join(cell.source for cell in nbformat.read(released.release, 4).cells)
+    source = nbformat.read(released.source, 4)
+    assert "BEGIN SOLUTION" not in release and "HIDDEN TESTS" not in release
+    reference_functions = (
+        data.normalize,
+        data.flatten,
+        models.build_baseline_ann,
+        models.build_hidden_layer_ann,
+        models.build_cnn,
+    )
+    for function in reference_functions:
+        for line in body_lines(function):
+            assert line not in release, f"release shows {function.__name__}: {line}"
+    for cell in source.cells:
+        for line in _region_lines(cell.source, "SOLUTION") + _region_lines(
+            cell.source, "HIDDEN TESTS"
+        ):
+            assert line not in release, f"release shows cell {cell.id}: {line}"
+
+
+def test_release_keeps_stubs_tests_and_points(released):
+    notebook = nbformat.read(released.release, 4)
+    stubs = [c for c in notebook.cells if _meta(c).get("solution")]
+    assert stubs and all("raise NotImplementedError" in c.source for c in stubs)
+    points = sum(_meta(c)["points"] for c in notebook.cells if _meta(c).get("grade"))
+    assert points == CONFIG.total_points()
+
+
+# Untouched release
+
+
+def test_untouched_release_scores_zero_on_every_graded_cell(released):
+    grades = released.grades("untouched")
+    assert len(grades) == 3 + 3 * len(CONFIG.stages.items())
+    assert all(score == 0 for score, _ in grades.values()), grades
+    assert sum(top for _, top in grades.values()) == CONFIG.total_points()
+    row = _export(released)["untouched"]
+    assert float(row["score"]) == 0 and float(row["max_score"]) == CONFIG.total_points()
+
+
+def test_untouched_feedback_explains_every_zero_without_hidden_code(released):
+    text = released.feedback("untouched")
+    messages = _error_messages(released, "untouched")
+    assert set(messages) == set(released.grades("untouched"))
+    for message in messages.values():
+        assert message.split("\n")[0] in text
+    _assert_feedback_hides_hidden_tests(released, "untouched")
+
+
+# Trained submissions
+
+
+@pytest.mark.slow
+def test_reference_solution_gets_full_marks(graded):
+    grades = graded.grades("reference-solved")
+    assert all(score == top for score, top in grades.values()), grades
+    assert sum(score for score, _ in grades.values()) == CONFIG.total_points()
+
+
+@pytest.mark.slow
+def test_no_normalization_loses_only_the_checks_it_breaks(graded):
+    assert _lost(graded, "no-normalization") == EXPECTED_NO_NORMALIZATION_LOSSES
+    grades = graded.grades("no-normalization")
+    lost_points = sum(
+        top for name, (_, top) in grades.items() if name in EXPECTED_NO_NORMALIZATION_LOSSES
+    )
+    assert sum(score for score, _ in grades.values()) == CONFIG.total_points() - lost_points
+
+
+@pytest.mark.slow
+def test_feedback_explains_each_lost_point_without_hidden_code(graded):
+    for student in ("reference-solved", "no-normalization"):
+        _assert_feedback_hides_hidden_tests(graded, student)
+    text = graded.feedback("no-normalization")
+    messages = _error_messages(graded, "no-normalization")
+    assert sorted(messages) == EXPECTED_NO_NORMALIZATION_LOSSES
+    for message in messages.values():
+        assert len(message) > 40 and message.split("\n")[0] in text
+
+
+@pytest.mark.slow
+def test_export_has_the_expected_scores(graded):
+    rows = _export(graded)
+    assert set(rows) == {"reference-solved", "no-normalization"}
+    total = CONFIG.total_points()
+    assert float(rows["reference-solved"]["score"]) == total
+    grades = graded.grades("no-normalization")
+    expected = sum(score for score, _ in grades.values())
+    assert float(rows["no-normalization"]["score"]) == expected < total
+    assert all(float(row["max_score"]) == total for row in rows.values())
+
+
+EXPECTED_NO_NORMALIZATION_LOSSES = sorted(["check-normalize"])

@@ -1,0 +1,225 @@
+"""The source notebook generator: no drift from reference/ and course.yaml."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import keras
+import nbformat
+import numpy as np
+import pytest
+import yaml
+
+from autograder.config import STAGES, load_config
+from reference import data, models
+from reference.notebook import cells
+from reference.notebook.__main__ import main as generator_main
+from reference.notebook.build import REGENERATE, build_notebook, drift, source_notebook_path
+from reference.notebook.feedback import RedactHiddenTests
+from reference.notebook.solutions import body_lines, module_constants, split_function
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONTRACT_FUNCTIONS = (
+    "normalize",
+    "flatten",
+    "build_baseline_ann",
+    "build_hidden_layer_ann",
+    "build_cnn",
+)
+CONTRACT_VARIABLES = (
+    "X_train",
+    "y_train",
+    "X_test",
+    "y_test",
+    "X_train_flattened",
+    "X_test_flattened",
+    "baseline_model",
+    "hidden_layer_model",
+    "cnn_model",
+)
+
+
+@pytest.fixture(scope="module")
+def kit_config():
+    return load_config(REPO_ROOT / "course.yaml")
+
+
+@pytest.fixture(scope="module")
+def notebook(kit_config):
+    return build_notebook(kit_config)
+
+
+def _nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {})
+
+
+def _without_markers(source: str) -> str:
+    marker = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
+    return "\n".join(line for line in source.split("\n") if not marker.match(line))
+
+
+def _solution_namespace(notebook) -> dict:
+    """Run the notebook's function cells (compile helper and solutions) on their own."""
+    namespace: dict = {"np": np, "keras": keras}
+    for cell in notebook.cells:
+        if cell.id == "compile-model" or (
+            _nbgrader(cell).get("solution") and cell.source.lstrip().startswith("def ")
+        ):
+            exec(_without_markers(cell.source), namespace)
+    return namespace
+
+
+def test_committed_notebook_matches_the_generator(kit_config):
+    path = source_notebook_path(kit_config, REPO_ROOT / "assignments")
+    problem = drift(kit_config, path)
+    assert problem is None, problem
+
+
+def test_generation_is_deterministic(kit_config):
+    first = nbformat.writes(build_notebook(kit_config))
+    assert nbformat.writes(build_notebook(kit_config)) == first
+
+
+def test_drift_names_the_command_to_run(kit_config, tmp_path):
+    path = tmp_path / "mnist_digits.ipynb"
+    notebook = build_notebook(kit_config)
+    notebook.cells[5].source += "\n# edited by hand"
+    nbformat.write(notebook, path)
+    problem = drift(kit_config, path)
+    assert problem is not None and REGENERATE in problem and notebook.cells[5].id in problem
+    assert "does not exist" in drift(kit_config, tmp_path / "missing.ipynb")
+
+
+def test_check_command_exit_codes(kit_config, tmp_path, capsys):
+    path = tmp_path / "nb.ipynb"
+    config_file = str(REPO_ROOT / "course.yaml")
+    assert generator_main(["--config", config_file, "--output", str(path), "--check"]) == 1
+    assert generator_main(["--config", config_file, "--output", str(path)]) == 0
+    assert generator_main(["--config", config_file, "--output", str(path), "--check"]) == 0
+    assert "up to date" in capsys.readouterr().out
+
+
+def test_solution_cells_are_the_reference_source(notebook):
+    by_id = {cell.id: cell for cell in notebook.cells}
+    for function in (
+        data.normalize,
+        data.flatten,
+        models.build_baseline_ann,
+        models.build_hidden_layer_ann,
+        models.build_cnn,
+    ):
+        cell = by_id[function.__name__.replace("_", "-")]
+        assert _nbgrader(cell)["solution"] is True
+        assert _without_markers(cell.source) == split_function(function).full
+
+
+def test_notebook_functions_agree_with_reference_on_the_same_inputs(notebook, rng):
+    namespace = _solution_namespace(notebook)
+    images = rng.integers(0, 256, size=(5, 28, 28), dtype=np.uint8)
+    np.testing.assert_array_equal(namespace["normalize"](images), data.normalize(images))
+    np.testing.assert_array_equal(namespace["flatten"](images), data.flatten(images))
+    for name in ("build_baseline_ann", "build_hidden_layer_ann", "build_cnn"):
+        ours, theirs = namespace[name](), getattr(models, name)()
+        assert [layer.get_config() | {"name": ""} for layer in ours.layers] == [
+            layer.get_config() | {"name": ""} for layer in theirs.layers
+        ]
+        assert ours.loss == theirs.loss
+        assert type(ours.optimizer) is type(theirs.optimizer)
+
+
+def test_student_contract_names_are_defined_in_solution_cells(notebook):
+    solutions = "\n".join(c.source for c in notebook.cells if _nbgrader(c).get("solution"))
+    for name in CONTRACT_FUNCTIONS:
+        assert re.search(rf"^def {name}\(", solutions, re.MULTILINE), name
+    for name in CONTRACT_VARIABLES:
+        assert re.search(rf"\b{name}\b[^\n]*=", solutions), name
+
+
+def test_test_cells_only_call_the_shared_checks(notebook):
+    for cell in notebook.cells:
+        if _nbgrader(cell).get("grade"):
+            code = [
+                line
+                for line in _without_markers(cell.source).split("\n")
+                if line.strip()
+                and not line.lstrip().startswith("#")
+                and not line.startswith("from autograder.notebook import")
+            ]
+            assert len(code) == 1 and code[0].startswith("check_"), (cell.id, code)
+
+
+def test_points_and_bars_come_from_course_yaml(kit_config, notebook):
+    graded = {c.id: _nbgrader(c)["points"] for c in notebook.cells if _nbgrader(c).get("grade")}
+    assert sum(graded.values()) == kit_config.total_points()
+    assert graded["check-load"] == kit_config.data_points.load
+    for stage in STAGES:
+        slug = stage.replace("_", "-")
+        settings = kit_config.stages[stage]
+        assert graded[f"check-{slug}-accuracy"] == settings.points
+        assert graded[f"check-{slug}-structure"] == settings.structure_points
+        assert graded[f"check-{slug}-trained"] == settings.trained_points
+
+
+def test_changing_course_yaml_changes_the_notebook(tmp_path):
+    raw = yaml.safe_load((REPO_ROOT / "course.yaml").read_text())
+    raw["course"]["title"] = "Digits, revised"
+    raw["data_points"]["normalize"] = 3
+    raw["stages"]["cnn"]["min_test_accuracy"] = 0.97
+    raw["stages"]["cnn"]["points"] = 5
+    path = tmp_path / "course.yaml"
+    path.write_text(yaml.safe_dump(raw))
+    config = load_config(path)
+    notebook = build_notebook(config)
+    by_id = {cell.id: cell for cell in notebook.cells}
+    assert by_id["introduction"].source.startswith("# Digits, revised")
+    assert _nbgrader(by_id["check-normalize"])["points"] == 3
+    assert _nbgrader(by_id["check-cnn-accuracy"])["points"] == 5
+    assert "97%" in by_id["cnn-text"].source and "97%" in by_id["check-cnn-accuracy"].source
+    assert f"**{config.total_points():g}**" in by_id["introduction"].source
+    assert source_notebook_path(config) == tmp_path / "assignments/mnist_digits/mnist_digits.ipynb"
+
+
+def test_training_budgets_are_read_when_the_notebook_runs(notebook):
+    for stage in STAGES:
+        cell = next(c for c in notebook.cells if c.id == f"train-{stage.replace('_', '-')}")
+        assert f'budget = config.stages["{stage}"]' in cell.source
+        assert (
+            "epochs=budget.epochs" in cell.source and "batch_size=budget.batch_size" in cell.source
+        )
+
+
+def test_split_function_and_constants():
+    source = split_function(data.normalize)
+    assert source.head.startswith("def normalize(images):") and source.head.endswith('"""')
+    assert source.body.strip() == 'return np.asarray(images, dtype="float32") / 255.0'
+    assert body_lines(data.normalize) == ['return np.asarray(images, dtype="float32") / 255.0']
+    from reference import training
+
+    assert "LOSS = 'sparse_categorical_crossentropy'" in module_constants(training.compile_model)
+
+
+def test_solution_markers_follow_the_body_indentation():
+    cell = cells.solution("x", "def f():", "    return 1")
+    assert cell.source == "def f():\n    ### BEGIN SOLUTION\n    return 1\n    ### END SOLUTION"
+    meta = _nbgrader(cell)
+    assert meta["solution"] and not meta["grade"] and meta["grade_id"] == "x"
+
+
+def test_redact_hidden_tests_keeps_the_verdict_not_the_code():
+    cell = cells.test("t", "# Hidden test", 2, hidden="check_accuracy('cnn', m, x, y)")
+    cell.outputs = [
+        nbformat.v4.new_output(
+            "error",
+            ename="AssertionError",
+            evalue="accuracy 0.41 is below the bar 0.98",
+            traceback=["Cell In[3], line 3", "----> 3 check_accuracy('cnn', m, x, y)"],
+        )
+    ]
+    notebook = nbformat.v4.new_notebook(cells=[cell])
+    redacted, _ = RedactHiddenTests().preprocess(notebook, {})
+    text = nbformat.writes(redacted)
+    assert "check_accuracy" not in text and "HIDDEN" not in text
+    assert redacted.cells[0].outputs[0].traceback == [
+        "AssertionError: accuracy 0.41 is below the bar 0.98"
+    ]
