@@ -18,8 +18,12 @@ from autograder.data import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 
 PIXELS = 28 * 28
 #: The arrays of the student contract and the canonical file each must equal.
-LOADED = {"X_train": TRAIN_IMAGES, "y_train": TRAIN_LABELS,
-          "X_test": TEST_IMAGES, "y_test": TEST_LABELS}
+LOADED = {
+    "X_train": TRAIN_IMAGES,
+    "y_train": TRAIN_LABELS,
+    "X_test": TEST_IMAGES,
+    "y_test": TEST_LABELS,
+}
 FLATTENED = {"X_train_flattened": TRAIN_IMAGES.count, "X_test_flattened": TEST_IMAGES.count}
 TOLERANCE = 1e-5
 
@@ -56,9 +60,7 @@ def _labels_hint(name: str, summary: ArraySummary) -> str | None:
     return None
 
 
-def check_load(
-    arrays: Mapping[str, ArraySummary | None], *, config: CourseConfig
-) -> CheckResult:
+def check_load(arrays: Mapping[str, ArraySummary | None], *, config: CourseConfig) -> CheckResult:
     """X_train, y_train, X_test, y_test are MNIST exactly as load_mnist() returns it."""
     spec = spec_for("data.load", config)
     for name, idx in LOADED.items():

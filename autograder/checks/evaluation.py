@@ -78,8 +78,9 @@ def integer_labels(labels: np.ndarray) -> np.ndarray:
     return labels.argmax(axis=1) if labels.ndim == 2 else labels.astype(np.int64)
 
 
-def accuracy(model: keras.Model, images: np.ndarray, labels: np.ndarray, *, scale: bool = True
-             ) -> float:
+def accuracy(
+    model: keras.Model, images: np.ndarray, labels: np.ndarray, *, scale: bool = True
+) -> float:
     """Fraction of ``images`` the model classifies correctly, computed with numpy."""
     predicted = predict_labels(model, prepare_images(model, images, scale=scale))
     return float(np.mean(predicted == integer_labels(labels)))

@@ -14,10 +14,16 @@ if TYPE_CHECKING:
     import keras
 
 #: The notebook variable holding each stage's trained model, and its builder.
-MODEL_NAMES = {"baseline": "baseline_model", "hidden_layer": "hidden_layer_model",
-               "cnn": "cnn_model"}
-BUILDER_NAMES = {"baseline": "build_baseline_ann", "hidden_layer": "build_hidden_layer_ann",
-                 "cnn": "build_cnn"}
+MODEL_NAMES = {
+    "baseline": "baseline_model",
+    "hidden_layer": "hidden_layer_model",
+    "cnn": "cnn_model",
+}
+BUILDER_NAMES = {
+    "baseline": "build_baseline_ann",
+    "hidden_layer": "build_hidden_layer_ann",
+    "cnn": "build_cnn",
+}
 CHANCE = 0.1
 
 

@@ -48,7 +48,13 @@ class CheckSpec:
 
     def passed(self, message: str) -> CheckResult:
         return CheckResult(
-            self.id, self.title, True, self.max_points, self.max_points, message, "",
+            self.id,
+            self.title,
+            True,
+            self.max_points,
+            self.max_points,
+            message,
+            "",
             self.visibility,
         )
 
@@ -67,12 +73,20 @@ def check_specs(config: CourseConfig) -> tuple[CheckSpec, ...]:
     for name in STAGES:
         stage = config.stages[name]
         specs += [
-            CheckSpec(f"{name}.structure", f"{stage.title}: architecture",
-                      float(stage.structure_points)),
-            CheckSpec(f"{name}.trained", f"{stage.title}: trained well above chance",
-                      float(stage.trained_points)),
-            CheckSpec(f"{name}.accuracy", f"{stage.title}: test accuracy reaches the bar",
-                      float(stage.points), "hidden"),
+            CheckSpec(
+                f"{name}.structure", f"{stage.title}: architecture", float(stage.structure_points)
+            ),
+            CheckSpec(
+                f"{name}.trained",
+                f"{stage.title}: trained well above chance",
+                float(stage.trained_points),
+            ),
+            CheckSpec(
+                f"{name}.accuracy",
+                f"{stage.title}: test accuracy reaches the bar",
+                float(stage.points),
+                "hidden",
+            ),
         ]
     return tuple(specs)
 

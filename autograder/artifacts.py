@@ -1,0 +1,142 @@
+"""Reading what the sandbox exported, trusting none of it.
+
+Every file is opened without following links, must be a regular file under a size
+cap, arrays load with ``allow_pickle=False`` and models with Keras safe mode after
+their config has been screened for Lambda and custom layers. Anything else becomes
+an :class:`ArtifactError` whose message ends up in a failed check.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import stat
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import keras
+
+MAX_MANIFEST_BYTES = 4 * 2**20
+MAX_ARRAY_BYTES = 64 * 2**20
+MAX_MODEL_BYTES = 256 * 2**20
+MAX_MODEL_UNZIPPED_BYTES = 1024 * 2**20
+CUSTOM_CODE_LAYERS = {"Lambda", "TFSMLayer"}
+
+
+class ArtifactError(ValueError):
+    """An exported file is missing, odd or unsafe; the message says which and why."""
+
+
+def read_bytes(path: Path, limit: int) -> bytes:
+    """Content of a regular file written by the sandbox, at most ``limit`` bytes."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        raise ArtifactError(f"{path.name} was not exported ({exc.strerror})") from None
+    with os.fdopen(handle, "rb") as file:
+        info = os.fstat(file.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ArtifactError(f"{path.name} is not a regular file")
+        if info.st_size > limit:
+            raise ArtifactError(f"{path.name} is {info.st_size} bytes, over the {limit} limit")
+        return file.read(limit + 1)[:limit]
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The harness's JSON manifest as a dict (ArtifactError when unusable)."""
+    try:
+        manifest = json.loads(read_bytes(path, MAX_MANIFEST_BYTES))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"the result manifest is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise ArtifactError("the result manifest is not a JSON object")
+    return manifest
+
+
+def read_array(path: Path) -> np.ndarray:
+    """A numeric .npy array, never unpickled."""
+    try:
+        array = np.load(io.BytesIO(read_bytes(path, MAX_ARRAY_BYTES)), allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise ArtifactError(f"{path.name} is not a plain numeric .npy array ({exc})") from None
+    if not isinstance(array, np.ndarray) or not (
+        np.issubdtype(array.dtype, np.number) or array.dtype == bool
+    ):
+        raise ArtifactError(f"{path.name} does not hold numbers")
+    return array
+
+
+def _walk_config(node: Any) -> list[str]:
+    """Problems in a .keras config: layers that carry code or live outside Keras."""
+    problems = []
+    if isinstance(node, dict):
+        class_name = node.get("class_name")
+        module = node.get("module")
+        if class_name in CUSTOM_CODE_LAYERS:
+            problems.append(f"a {class_name} layer (it runs arbitrary Python code)")
+        elif isinstance(module, str) and module and not module.startswith("keras"):
+            problems.append(f"{class_name} from module {module!r} (a custom, non-Keras object)")
+        elif node.get("registered_name") not in (None, class_name):
+            problems.append(f"custom object {node.get('registered_name')!r}")
+        for value in node.values():
+            problems += _walk_config(value)
+    elif isinstance(node, list):
+        for value in node:
+            problems += _walk_config(value)
+    return problems
+
+
+def screen_model_file(data: bytes, name: str) -> None:
+    """Reject zip bombs, odd archives and configs with code before Keras sees them."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise ArtifactError(f"{name} is not a .keras archive") from None
+    with archive:
+        if sum(info.file_size for info in archive.infolist()) > MAX_MODEL_UNZIPPED_BYTES:
+            raise ArtifactError(f"{name} unpacks to more than {MAX_MODEL_UNZIPPED_BYTES} bytes")
+        try:
+            config = json.loads(archive.read("config.json"))
+        except (KeyError, ValueError) as exc:
+            raise ArtifactError(f"{name} has no readable config.json ({exc})") from None
+    # The model only: compile_config (loss, optimizer) is not loaded (compile=False).
+    model_part = {k: v for k, v in config.items() if k != "compile_config"}
+    problems = sorted(set(_walk_config(model_part)))
+    if problems:
+        raise ArtifactError(
+            f"the model uses {'; '.join(problems)}. The grader loads models in Keras safe "
+            "mode and accepts built-in Keras layers only (no Lambda or custom layers)"
+        )
+
+
+def load_model(path: Path, workdir: Path) -> keras.Model:
+    """A model saved by the sandbox, loaded in safe mode without its training state."""
+    import keras
+
+    data = read_bytes(path, MAX_MODEL_BYTES)
+    screen_model_file(data, path.name)
+    copy = workdir / f"trusted-{path.name}"
+    copy.write_bytes(data)
+    try:
+        model = keras.saving.load_model(copy, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises many types on bad files
+        raise ArtifactError(
+            f"the saved model could not be loaded in Keras safe mode "
+            f"({type(exc).__name__}: {str(exc)[:300]}); use built-in Keras layers only"
+        ) from None
+    finally:
+        copy.unlink(missing_ok=True)
+    if not isinstance(model, keras.Model):
+        raise ArtifactError(f"{path.name} does not hold a keras.Model")
+    return model
+
+
+def remove_tree(path: Path) -> None:
+    """Delete a scratch folder whatever its content (links are removed, not followed)."""
+    shutil.rmtree(path, ignore_errors=True)

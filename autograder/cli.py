@@ -1,0 +1,69 @@
+"""``autograder`` command line: parses arguments, forwards to autograder.commands.
+
+Only flags the user gives are forwarded, so defaults live in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from autograder import commands
+from autograder.config import ConfigError
+from autograder.data import MnistDataError
+from autograder.grader import GradingError
+
+EXIT_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="autograder", description="Grade MNIST course notebooks in a sandbox."
+    )
+    commands_ = parser.add_subparsers(dest="command", required=True)
+    grade = commands_.add_parser(
+        "grade",
+        help="grade one notebook and print a table",
+        argument_default=argparse.SUPPRESS,
+    )
+    grade.add_argument("submission", help="the .ipynb to grade")
+    grade.add_argument("--config", dest="config_path", help="course.yaml to use")
+    grade.add_argument("--json", dest="json_path", metavar="FILE", help="write JSON report")
+    grade.add_argument("--junit", dest="junit_path", metavar="FILE", help="write JUnit XML")
+    grade.add_argument(
+        "--gradescope", dest="gradescope_path", metavar="FILE", help="write Gradescope results"
+    )
+    grade.add_argument(
+        "--github",
+        dest="github_output",
+        action="store_true",
+        help="emit GitHub Classroom's grader result (to $GITHUB_OUTPUT when set)",
+    )
+    grade.add_argument(
+        "--retrain",
+        action=argparse.BooleanOptionalAction,
+        help="re-train submitted architectures before measuring (overrides course.yaml)",
+    )
+    grade.add_argument(
+        "--timeout", dest="submission_timeout_s", type=float, help="seconds per submission"
+    )
+    grade.add_argument("--cell-timeout", dest="cell_timeout_s", type=float, help="seconds/cell")
+    grade.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 when graded (whatever the score); 2 when grading could not be done."""
+    args = vars(build_parser().parse_args(argv))
+    command = args.pop("command")
+    try:
+        if command == "grade":
+            commands.grade(args.pop("submission"), **args)
+    except (GradingError, ConfigError, MnistDataError) as exc:
+        print(f"autograder: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

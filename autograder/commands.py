@@ -1,0 +1,73 @@
+"""What each CLI command does; the keyword defaults here are the only defaults."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import TextIO
+
+from autograder.formats import github, gradescope, junit, table
+from autograder.formats import json as json_format
+from autograder.grader import GradeReport, GradingError, grade_submission
+
+
+def _write(path: str | os.PathLike[str], text: str) -> None:
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise GradingError(f"{target}: cannot write the report ({exc.strerror})") from None
+
+
+def grade(
+    submission: str | os.PathLike[str],
+    *,
+    config_path: str | os.PathLike[str] | None = None,
+    json_path: str | os.PathLike[str] | None = None,
+    junit_path: str | os.PathLike[str] | None = None,
+    gradescope_path: str | os.PathLike[str] | None = None,
+    github_output: bool = False,
+    retrain: bool | None = None,
+    submission_timeout_s: float | None = None,
+    cell_timeout_s: float | None = None,
+    quiet: bool = False,
+    stream: TextIO | None = None,
+) -> GradeReport:
+    """Grade one notebook, print the table and write the requested report files.
+
+    ``github_output`` appends GitHub Classroom's ``result=...`` line to
+    $GITHUB_OUTPUT when set (else prints it).
+    """
+    out = stream or sys.stdout
+
+    def progress(message: str) -> None:
+        if not quiet:
+            print(f"autograder: {message}", file=sys.stderr, flush=True)
+
+    report = grade_submission(
+        submission,
+        config_path=config_path,
+        retrain=retrain,
+        submission_timeout_s=submission_timeout_s,
+        cell_timeout_s=cell_timeout_s,
+        progress=progress,
+    )
+    out.write(table.render(report))
+    for path, render in (
+        (json_path, json_format.render),
+        (junit_path, junit.render),
+        (gradescope_path, gradescope.render),
+    ):
+        if path is not None:
+            _write(path, render(report))
+    if github_output:
+        line = github.render(report)
+        target = os.environ.get("GITHUB_OUTPUT")
+        if target:
+            with open(target, "a", encoding="utf-8") as handle:
+                handle.write(line)
+        else:
+            out.write(line)
+    return report

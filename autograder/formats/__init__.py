@@ -1,0 +1,1 @@
+"""Report writers, one module per format; each takes a GradeReport and returns text."""

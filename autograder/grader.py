@@ -1,0 +1,355 @@
+"""Grading one submission: run it in the sandbox, then judge its artifacts here.
+
+:func:`grade_submission` is what the CLI, the pytest plugin and batch scripts call.
+Its keyword defaults are the single source of truth for every option. It raises
+:class:`GradingError` only when grading itself cannot be done (bad arguments, no
+data, bad course.yaml); any problem of the submission becomes a graded result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autograder import artifacts, executor
+from autograder.arrays import ArraySummary
+from autograder.checks import data as data_checks
+from autograder.checks import evaluation, models
+from autograder.checks.result import CheckResult, fail_all
+from autograder.config import STAGES, ConfigError, CourseConfig, load_config
+from autograder.data import MNIST_FILES, MnistDataError, encode_idx, load_mnist, resolve_folder
+
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+MAX_NOTES = 8
+
+
+class GradingError(RuntimeError):
+    """Grading could not be done at all; the message says what to fix."""
+
+
+@dataclass(frozen=True)
+class GradeReport:
+    """Every check's result for one submission, plus what happened while running it."""
+
+    submission: str
+    results: tuple[CheckResult, ...]
+    notes: tuple[str, ...] = ()
+    sandbox: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def score(self) -> float:
+        return sum(result.points for result in self.results)
+
+    @property
+    def max_score(self) -> float:
+        return sum(result.max_points for result in self.results)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "submission": self.submission,
+            "score": self.score,
+            "max_score": self.max_score,
+            "results": [result.to_dict() for result in self.results],
+            "notes": list(self.notes),
+            "sandbox": list(self.sandbox),
+        }
+
+
+@dataclass(frozen=True)
+class Canon:
+    """The grader's own copy of MNIST."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+class SubmissionUnreadable(ValueError):
+    """The notebook file cannot be parsed; graded as zero with this reason."""
+
+
+def read_cells(path: Path) -> list[dict[str, Any]]:
+    """Code cells to run, in order; nbgrader's autograder test cells are marked skip
+    (the trusted checks replace them)."""
+    import nbformat
+
+    raw = path.read_bytes()
+    if len(raw) > MAX_NOTEBOOK_BYTES:
+        raise SubmissionUnreadable(f"the notebook is {len(raw)} bytes, over the size limit")
+    try:
+        notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        nbformat.validate(notebook)
+    except Exception as exc:  # nbformat raises JSON, validation and version errors
+        raise SubmissionUnreadable(
+            f"the notebook is not valid .ipynb JSON ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+    cells = []
+    for index, cell in enumerate(notebook.cells):
+        if cell.cell_type != "code":
+            continue
+        marks = cell.get("metadata", {}).get("nbgrader", {})
+        test_cell = bool(marks.get("grade")) and not marks.get("solution")
+        cells.append({"index": index, "source": cell.source, "skip": test_cell})
+    return cells
+
+
+def _load_canon(config: CourseConfig) -> Canon:
+    try:
+        (x_train, y_train), (x_test, y_test) = load_mnist(config=config)
+    except MnistDataError as exc:
+        raise GradingError(f"MNIST data for grading is unavailable: {exc}") from None
+    return Canon(x_train, y_train, x_test, y_test)
+
+
+def _student_data_dir(config: CourseConfig, canon: Canon, scratch_inputs: Path) -> Path:
+    folder = resolve_folder(None, config)
+    if folder is not None and folder.is_dir():
+        return folder
+    target = scratch_inputs / "mnist"
+    target.mkdir(parents=True, exist_ok=True)
+    arrays = (canon.x_train, canon.y_train, canon.x_test, canon.y_test)
+    for array, spec in zip(arrays, MNIST_FILES, strict=True):
+        (target / spec.stem).write_bytes(encode_idx(array, spec.magic))
+        (target / spec.stem).chmod(0o644)
+    target.chmod(0o755)
+    return target
+
+
+def _cell_notes(cells: list[dict[str, Any]]) -> list[str]:
+    notes = []
+    for outcome in cells:
+        if isinstance(outcome, dict) and outcome.get("status") in ("error", "timeout"):
+            notes.append(f"cell {outcome.get('index')}: {str(outcome.get('error', ''))[:300]}")
+    return notes
+
+
+def _summary(raw: Any) -> ArraySummary | None:
+    try:
+        return ArraySummary.from_dict(raw)
+    except ValueError:
+        return None
+
+
+def _judge(
+    manifest: dict[str, Any],
+    out: Path,
+    probe: np.ndarray,
+    canon: Canon,
+    config: CourseConfig,
+    retrain: bool,
+    workdir: Path,
+    progress: Callable[[str], None],
+) -> list[CheckResult]:
+    """All checks from the exported artifacts (every read validated)."""
+    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    cell_errors = tuple(note.partition(": ")[2] for note in _cell_notes(manifest.get("cells", [])))
+    first_error = f" The first failing cell said: {cell_errors[0]}" if cell_errors else ""
+
+    loaded_raw = manifest.get("loaded") if isinstance(manifest.get("loaded"), dict) else {}
+    loaded = {name: _summary(loaded_raw.get(name)) for name in data_checks.LOADED}
+    results = [data_checks.check_load(loaded, config=config)]
+
+    functions = manifest.get("functions") if isinstance(manifest.get("functions"), dict) else {}
+    outputs: dict[str, tuple[np.ndarray | None, str | None]] = {}
+    for name in ("normalize", "flatten"):
+        error = functions.get(name, "it was not called")
+        output = None
+        if error is None:
+            try:
+                output = artifacts.read_array(out / str(files.get(name, f"{name}.npy")))
+            except artifacts.ArtifactError as exc:
+                error = str(exc)
+        outputs[name] = (output, None if error is None else str(error)[:500])
+    results.append(
+        data_checks.check_normalize(
+            probe, outputs["normalize"][0], error=outputs["normalize"][1], config=config
+        )
+    )
+    flattened_raw = manifest.get("flattened")
+    flattened_raw = flattened_raw if isinstance(flattened_raw, dict) else {}
+    flattened: dict[str, data_checks.ArrayEvidence | None] = {}
+    for name in data_checks.FLATTENED:
+        entry = flattened_raw.get(name)
+        summary = _summary(entry.get("summary")) if isinstance(entry, dict) else None
+        head = None
+        if summary is not None:
+            try:
+                head = artifacts.read_array(out / f"{name}_head.npy")
+            except artifacts.ArtifactError:
+                head = None
+        flattened[name] = data_checks.ArrayEvidence(summary, head) if summary else None
+    heads = {
+        "X_train_flattened": canon.x_train[: data_checks.HEAD_ROWS],
+        "X_test_flattened": canon.x_test[: data_checks.HEAD_ROWS],
+    }
+    results.append(
+        data_checks.check_flatten(
+            probe,
+            outputs["flatten"][0],
+            error=outputs["flatten"][1],
+            flattened=flattened,
+            expected_heads=heads,
+            config=config,
+        )
+    )
+
+    model_info = manifest.get("models") if isinstance(manifest.get("models"), dict) else {}
+    for stage in STAGES:
+        info = model_info.get(stage) if isinstance(model_info.get(stage), dict) else {}
+        variable = models.MODEL_NAMES[stage]
+        model, problem, measurement, retrained = None, None, None, None
+        if info.get("error"):
+            problem = f"{str(info['error'])[:400]}."
+        elif stage not in files:
+            problem = f"{variable} is not defined after running the notebook.{first_error}"
+        else:
+            progress(f"checking {variable}")
+            try:
+                model = artifacts.load_model(out / f"{stage}.keras", workdir)
+            except artifacts.ArtifactError as exc:
+                problem = f"{variable}: {exc}."
+        if model is not None:
+            bar = config.stages[stage].min_test_accuracy
+            try:
+                measurement = evaluation.measure(model, canon.x_test, canon.y_test, bar=bar)
+                if retrain:
+                    progress(f"re-training {variable}'s architecture")
+                    fresh = evaluation.retrain(
+                        model, canon.x_train, canon.y_train, stage=stage, config=config
+                    )
+                    retrained = evaluation.measure(
+                        fresh, canon.x_test, canon.y_test, bar=bar, retrained=True
+                    )
+            except Exception as exc:  # a loaded model can still fail on real inputs
+                problem = f"{variable} could not be evaluated: {type(exc).__name__}: {exc}"[:500]
+                measurement = retrained = None
+        steps = info.get("optimizer_steps")
+        evidence = models.TrainingEvidence(
+            optimizer_steps=steps if isinstance(steps, int) else None,
+            loss=str(info.get("loss"))[:200] if info.get("loss") is not None else None,
+            labels_one_hot=manifest.get("labels_one_hot") is True,
+            errors=cell_errors,
+        )
+        results += [
+            models.check_structure(stage, model, config=config, problem=problem),
+            models.check_trained(
+                stage, measurement, config=config, problem=problem, evidence=evidence
+            ),
+            models.check_accuracy(
+                stage, retrained if retrain else measurement, config=config, problem=problem
+            ),
+        ]
+    return results
+
+
+def grade_submission(
+    submission: str | os.PathLike[str],
+    *,
+    config: CourseConfig | None = None,
+    config_path: str | os.PathLike[str] | None = None,
+    retrain: bool | None = None,
+    submission_timeout_s: float | None = None,
+    cell_timeout_s: float | None = None,
+    workdir: str | os.PathLike[str] | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> GradeReport:
+    """Grade one notebook. Options left None come from course.yaml (``config`` or the
+    file at ``config_path``, else the usual search). ``workdir`` is where the scratch
+    folder is made (default: the system temp folder)."""
+    say = progress or (lambda message: None)
+    path = Path(submission)
+    if not path.is_file():
+        raise GradingError(f"{path}: submission not found (expected a .ipynb file)")
+    if config is None:
+        try:
+            config = load_config(config_path)
+        except ConfigError as exc:
+            raise GradingError(str(exc)) from None
+    retrain = config.grading.retrain if retrain is None else retrain
+    limits = executor.Limits.from_config(config)
+    limits = replace(
+        limits,
+        submission_timeout_s=submission_timeout_s or limits.submission_timeout_s,
+        cell_timeout_s=cell_timeout_s or limits.cell_timeout_s,
+    )
+    canon = _load_canon(config)
+    name = str(path)
+    try:
+        cells = read_cells(path)
+    except SubmissionUnreadable as exc:
+        return GradeReport(
+            name,
+            fail_all(
+                config,
+                f"The submission could not be read: {exc}.",
+                "Submit the .ipynb file saved by Jupyter, unedited outside Jupyter (restore it "
+                "from a checkpoint or re-download the assignment and copy your code in).",
+            ),
+        )
+    probe = data_checks.probe_images(canon.x_test)
+    hide = tuple(
+        folder for folder in (Path(__file__).resolve().parents[1] / "reference",) if folder.is_dir()
+    )
+    with tempfile.TemporaryDirectory(prefix="autograder-trusted-") as trusted_name:
+        trusted = Path(trusted_name)
+        scratch_parent = Path(tempfile.mkdtemp(prefix="autograder-", dir=workdir))
+        scratch = scratch_parent / "work"
+        try:
+            scratch.mkdir()
+            inputs = scratch / ".grader"
+            inputs.mkdir(mode=0o755)
+            data_dir = _student_data_dir(config, canon, inputs)
+            say(f"running {path.name} in the sandbox")
+            execution = executor.run_cells(
+                cells,
+                probe,
+                scratch=scratch,
+                trusted=trusted,
+                data_dir=data_dir,
+                limits=limits,
+                seed=config.seed,
+                hide=hide,
+                config_file=config.source if config.source and config.source.is_file() else None,
+            )
+            say("checking the exported results")
+            out = scratch / ".out"
+            notes: list[str] = []
+            try:
+                manifest = artifacts.read_manifest(out / "manifest.json")
+            except artifacts.ArtifactError:
+                manifest = None
+            if manifest is None:
+                reason = execution.reason or "the notebook process exported no results"
+                results = list(
+                    fail_all(
+                        config,
+                        f"Grading stopped: {reason}.",
+                        "Run the notebook from top to bottom (Kernel > Restart & Run All) and "
+                        "fix the cell that hangs, exits or uses too much memory.",
+                    )
+                )
+            else:
+                if execution.reason:
+                    notes.append(execution.reason)
+                results = _judge(manifest, out, probe, canon, config, retrain, trusted, say)
+                cells_run = manifest.get("cells", [])
+                notes += _cell_notes(cells_run if isinstance(cells_run, list) else [])
+        finally:
+            artifacts.remove_tree(scratch_parent)
+    if len(notes) > MAX_NOTES:
+        notes = [*notes[:MAX_NOTES], f"... and {len(notes) - MAX_NOTES} more cell errors"]
+    sandbox = tuple(execution.enforced) + tuple(f"not enforced: {m}" for m in execution.missing)
+    return GradeReport(name, tuple(results), tuple(notes), sandbox)
+
+
+def report_to_json(report: GradeReport) -> str:
+    """The report as stable, pretty JSON."""
+    return json.dumps(report.to_dict(), indent=2, sort_keys=False)

@@ -1,0 +1,275 @@
+"""Runs a submission's cells inside the sandbox and exports declared artifacts only.
+
+This module is the one piece of the autograder that shares a process with student
+code, so it trusts nothing after the first cell runs: references it needs are taken
+before, and everything it writes is re-validated by the trusted side
+(:mod:`autograder.artifacts`). It writes JSON, ``.npy`` without pickle and
+``.keras`` files into the output folder, nothing else.
+
+Run as ``python -I -m autograder.harness --cells CELLS --probe PROBE --out OUT``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from autograder.arrays import HEAD_ROWS, ArraySummary
+
+LOADED = ("X_train", "y_train", "X_test", "y_test")
+FLATTENED = ("X_train_flattened", "X_test_flattened")
+MODELS = {"baseline": "baseline_model", "hidden_layer": "hidden_layer_model", "cnn": "cnn_model"}
+BUILDERS = ("build_baseline_ann", "build_hidden_layer_ann", "build_cnn")
+MAX_TEXT = 2000
+MANIFEST = "manifest.json"
+PROGRESS = "progress.jsonl"
+
+# Taken before any student code runs, so monkeypatching these cannot change the export.
+_save_array = np.save
+_asarray = np.asarray
+_json_dumps = json.dumps
+_replace = os.replace
+_getpid = os.getpid
+_exit = os._exit
+
+
+class CellTimeout(BaseException):
+    """Raised inside a cell that ran past the per-cell wall clock."""
+
+
+def _on_alarm(signum: int, frame: object) -> None:
+    raise CellTimeout("the cell ran past the per-cell time limit")
+
+
+def _text(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 3] + "..."
+
+
+def _describe(exc: BaseException) -> str:
+    return _text(f"{type(exc).__name__}: {exc}")
+
+
+class Runner:
+    """Runs source cells in one namespace, IPython when available (magics, ``!`` lines)."""
+
+    def __init__(self) -> None:
+        self.shell = None
+        try:
+            from IPython.core.interactiveshell import InteractiveShell
+
+            self.shell = InteractiveShell.instance()
+            self.namespace: dict[str, Any] = self.shell.user_ns
+        except Exception:  # plain exec is a fine fallback
+            self.namespace = {"__name__": "__main__"}
+
+    def run(self, source: str) -> BaseException | None:
+        if self.shell is not None:
+            result = self.shell.run_cell(source, store_history=False, silent=False)
+            return result.error_before_exec or result.error_in_exec
+        try:
+            exec(compile(source, "<cell>", "exec"), self.namespace)
+        except BaseException as exc:  # noqa: BLE001 - every student error is recorded
+            traceback.print_exc()
+            return exc
+        return None
+
+
+class Timer:
+    """Per-cell wall clock via SIGALRM (the trusted side also kills on a hard limit)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        signal.signal(signal.SIGALRM, _on_alarm)
+
+    def __enter__(self) -> Timer:
+        signal.setitimer(signal.ITIMER_REAL, self.seconds)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+
+def _seed(seed: int, sources: list[str]) -> None:
+    """Fix every seed before student code runs so grading twice gives the same scores."""
+    random.seed(seed)
+    np.random.seed(seed)
+    if any(word in source for source in sources for word in ("keras", "tensorflow")):
+        try:
+            import keras
+
+            keras.utils.set_random_seed(seed)
+            import tensorflow as tf
+
+            tf.config.experimental.enable_op_determinism()
+        except Exception:  # the notebook will report its own import problems
+            pass
+
+
+class Exporter:
+    """Writes the declared artifacts; each one independently, failures recorded."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.files: dict[str, str] = {}
+
+    def array(self, name: str, value: object) -> str | None:
+        """Save ``value`` as ``name``.npy; returns an error text or None."""
+        try:
+            array = _asarray(value)
+            if array.dtype == object or not (
+                np.issubdtype(array.dtype, np.number) or array.dtype == bool
+            ):
+                return f"returned {type(value).__name__} of dtype {array.dtype}, not numbers"
+            path = self.out / f"{name}.npy"
+            _save_array(path, array, allow_pickle=False)
+            self.files[name] = path.name
+        except BaseException as exc:  # noqa: BLE001
+            return _describe(exc)
+        return None
+
+
+def _summary(value: object) -> dict[str, Any] | None:
+    try:
+        return ArraySummary.of(value).to_dict()
+    except BaseException:  # noqa: BLE001 - a non-array is reported as missing
+        return None
+
+
+def _call(function: object, probe: np.ndarray, timer: Timer) -> tuple[object, str | None]:
+    if not callable(function):
+        return None, "it is not defined as a function"
+    try:
+        with timer:
+            return function(probe.copy()), None
+    except BaseException as exc:  # noqa: BLE001
+        return None, _describe(exc)
+
+
+def _export_model(
+    stage: str, variable: str, namespace: dict[str, Any], exporter: Exporter, timer: Timer
+) -> dict[str, Any]:
+    value = namespace.get(variable)
+    info: dict[str, Any] = {"variable": variable, "defined": variable in namespace}
+    if value is None:
+        return info
+    keras = sys.modules.get("keras")
+    if keras is None or not isinstance(value, keras.Model):
+        info["error"] = f"{variable} is a {type(value).__name__}, not a keras.Model"
+        return info
+    try:
+        info["loss"] = _text(getattr(value, "loss", None))
+        optimizer = getattr(value, "optimizer", None)
+        steps = getattr(optimizer, "iterations", None)
+        info["optimizer_steps"] = int(_asarray(steps)) if steps is not None else None
+    except BaseException:  # noqa: BLE001 - clues only
+        pass
+    try:
+        path = exporter.out / f"{stage}.keras"
+        with timer:
+            value.save(path)
+        exporter.files[stage] = path.name
+    except BaseException as exc:  # noqa: BLE001
+        info["error"] = f"{variable} could not be saved as a .keras file: {_describe(exc)}"
+    return info
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--cells", type=Path, required=True)
+    parser.add_argument("--probe", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--cell-timeout", type=float, default=300)
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args(argv)
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file is an error, not a kill
+    me = _getpid()
+    cells = json.loads(args.cells.read_text(encoding="utf-8"))
+    probe = np.load(args.probe, allow_pickle=False)
+    out = args.out
+    progress = open(out / PROGRESS, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+    sources = [cell["source"] for cell in cells]
+    _seed(args.seed, sources)
+    runner = Runner()
+    timer = Timer(args.cell_timeout)
+    namespace = runner.namespace
+    outcomes: list[dict[str, Any]] = []
+    snapshots: dict[str, dict[str, Any] | None] = {}
+
+    for cell in cells:
+        progress.write(_json_dumps({"cell": cell["index"], "started": time.time()}) + "\n")
+        if cell.get("skip"):
+            outcomes.append({"index": cell["index"], "status": "skipped"})
+            continue
+        try:
+            with timer:
+                error = runner.run(cell["source"])
+        except BaseException as exc:  # noqa: BLE001 - a timeout between statements
+            error = exc
+        if _getpid() != me:  # a forked copy of this process must not go on grading
+            _exit(0)
+        outcome: dict[str, Any] = {"index": cell["index"], "status": "ok"}
+        if error is not None:
+            outcome["status"] = "timeout" if isinstance(error, CellTimeout) else "error"
+            outcome["error"] = _describe(error)
+        outcomes.append(outcome)
+        # The data as it was right after loading, like an nbgrader test cell sees it.
+        if "X_train" not in snapshots and all(name in namespace for name in LOADED):
+            for name in LOADED:
+                snapshots[name] = _summary(namespace[name])
+    progress.write(_json_dumps({"cell": "export", "started": time.time()}) + "\n")
+
+    exporter = Exporter(out)
+    manifest: dict[str, Any] = {"cells": outcomes, "keras_imported": "keras" in sys.modules}
+    manifest["loaded"] = {
+        name: snapshots[name] if name in snapshots else _summary(namespace[name])
+        for name in LOADED
+        if name in namespace
+    }
+    labels = namespace.get("y_train")
+    manifest["labels_one_hot"] = bool(_asarray(labels).ndim == 2) if labels is not None else False
+    functions: dict[str, str | None] = {}
+    for name in ("normalize", "flatten"):
+        output, error = _call(namespace.get(name), probe, timer)
+        if error is None:
+            error = exporter.array(name, output)
+        functions[name] = error
+    manifest["functions"] = functions
+    flattened: dict[str, Any] = {}
+    for name in FLATTENED:
+        if name in namespace and (summary := _summary(namespace[name])) is not None:
+            try:
+                head_error = exporter.array(f"{name}_head", _asarray(namespace[name])[:HEAD_ROWS])
+            except BaseException as exc:  # noqa: BLE001 - a 0-d value has no rows
+                head_error = _describe(exc)
+            flattened[name] = {"summary": summary, "head_error": head_error}
+    manifest["flattened"] = flattened
+    manifest["builders"] = {name: callable(namespace.get(name)) for name in BUILDERS}
+    manifest["models"] = {
+        stage: _export_model(stage, variable, namespace, exporter, timer)
+        for stage, variable in MODELS.items()
+    }
+    manifest["files"] = exporter.files
+    if _getpid() != me:
+        _exit(0)
+    partial = out / (MANIFEST + ".part")
+    partial.write_text(_json_dumps(manifest), encoding="utf-8")
+    _replace(partial, out / MANIFEST)
+    progress.write(_json_dumps({"cell": "done", "started": time.time()}) + "\n")
+    sys.stdout.flush()
+    _exit(0)  # skip interpreter shutdown: student atexit hooks and threads cannot interfere
+
+
+if __name__ == "__main__":
+    sys.exit(main())

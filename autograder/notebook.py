@@ -1,0 +1,144 @@
+"""What the notebook's test cells call, inside the student's own kernel.
+
+Each function runs the same check the trusted grader runs, prints a one-line
+"✓ ..." on success and raises AssertionError with the message and the hint on
+failure, so nbgrader shows the student why and deducts that cell's points. This is
+feedback, not the grade of record: ``autograder grade`` re-checks everything in a
+separate process.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from autograder.arrays import HEAD_ROWS, ArraySummary
+from autograder.checks import data as data_checks
+from autograder.checks import evaluation, models
+from autograder.checks.result import CheckResult
+from autograder.config import CourseConfig, load_config
+from autograder.data import load_mnist
+
+if TYPE_CHECKING:
+    import keras
+
+
+@functools.cache
+def _config() -> CourseConfig:
+    return load_config()
+
+
+@functools.cache
+def _canonical_test_images() -> np.ndarray:
+    (_, _), (x_test, _) = load_mnist(config=_config())
+    return x_test
+
+
+@functools.cache
+def _canonical_heads() -> dict[str, np.ndarray]:
+    (x_train, _), (x_test, _) = load_mnist(config=_config())
+    return {"X_train_flattened": x_train[:HEAD_ROWS], "X_test_flattened": x_test[:HEAD_ROWS]}
+
+
+def _report(result: CheckResult) -> CheckResult:
+    if not result.passed:
+        raise AssertionError(result.explain())
+    print(f"✓ {result.message}")
+    return result
+
+
+def check_data(X_train, y_train, X_test, y_test) -> CheckResult:  # noqa: N803 - contract names
+    """The four arrays are MNIST exactly as load_mnist() returns it."""
+    arrays = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    summaries = {name: None if value is None else ArraySummary.of(value)
+                 for name, value in arrays.items()}  # fmt: skip
+    return _report(data_checks.check_load(summaries, config=_config()))
+
+
+def _call(function: Callable[[np.ndarray], object], probe: np.ndarray
+          ) -> tuple[object, str | None]:  # fmt: skip
+    if not callable(function):
+        return None, "it is not a function"
+    try:
+        return function(probe.copy()), None
+    except Exception as exc:  # the student's function may raise anything
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+def check_normalize(normalize: Callable[[np.ndarray], object]) -> CheckResult:
+    """normalize() on images the grader chooses returns them divided by 255."""
+    probe = data_checks.probe_images(_canonical_test_images())
+    output, error = _call(normalize, probe)
+    return _report(data_checks.check_normalize(probe, output, error=error, config=_config()))
+
+
+def check_flatten(
+    flatten: Callable[[np.ndarray], object],
+    X_train_flattened: np.ndarray,  # noqa: N803 - contract names
+    X_test_flattened: np.ndarray,  # noqa: N803
+) -> CheckResult:
+    """flatten() and the two flattened arrays have one 784-value row per image."""
+    probe = data_checks.probe_images(_canonical_test_images())
+    output, error = _call(flatten, probe)
+    flattened = {
+        name: None if value is None else data_checks.ArrayEvidence.of(value)
+        for name, value in (
+            ("X_train_flattened", X_train_flattened),
+            ("X_test_flattened", X_test_flattened),
+        )
+    }
+    return _report(
+        data_checks.check_flatten(
+            probe, output, error=error, flattened=flattened,
+            expected_heads=_canonical_heads(), config=_config(),
+        )
+    )  # fmt: skip
+
+
+def _test_images(images: np.ndarray) -> np.ndarray:
+    """Raw 0-255 test images, whatever shape or scale the student passes."""
+    values = np.asarray(images)
+    if np.issubdtype(values.dtype, np.floating) and values.size and values.max() <= 1.0:
+        values = values * 255.0
+    return values.reshape(len(values), 28, 28)
+
+
+def _measure(stage: str, model: keras.Model, X_test, y_test) -> evaluation.Measurement:  # noqa: N803
+    bar = _config().stages[stage].min_test_accuracy
+    return evaluation.measure(model, _test_images(X_test), np.asarray(y_test), bar=bar)
+
+
+def check_model_structure(stage: str, model: keras.Model) -> CheckResult:
+    """The model has the architecture ``stage`` asks for."""
+    return _report(models.check_structure(stage, model, config=_config()))
+
+
+def check_model_trained(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
+    """The model classifies the test images far better than chance."""
+    try:
+        measurement, problem = _measure(stage, model, X_test, y_test), None
+    except ValueError as exc:
+        measurement, problem = None, f"The model could not be evaluated: {exc}."
+    steps = getattr(getattr(model, "optimizer", None), "iterations", None)
+    evidence = models.TrainingEvidence(
+        optimizer_steps=int(np.asarray(steps)) if steps is not None else None,
+        loss=str(getattr(model, "loss", None)),
+        labels_one_hot=np.asarray(y_test).ndim == 2,
+    )
+    return _report(
+        models.check_trained(
+            stage, measurement, config=_config(), problem=problem, evidence=evidence
+        )
+    )
+
+
+def check_accuracy(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
+    """Test accuracy, computed from the raw test images the canonical way, reaches the bar."""
+    try:
+        measurement, problem = _measure(stage, model, X_test, y_test), None
+    except ValueError as exc:
+        measurement, problem = None, f"The model could not be evaluated: {exc}."
+    return _report(models.check_accuracy(stage, measurement, config=_config(), problem=problem))
