@@ -71,15 +71,38 @@ class Stage(_Section):
     epochs: PositiveInt = Field(..., description="Training epochs (the course budget).")
     batch_size: PositiveInt = Field(128, description="Training batch size.")
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        0.001, description="Adam learning rate."
+        0.001, description="Adam learning rate of the first epoch."
+    )
+    learning_rate_decay: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        1.0,
+        description="Factor applied to the learning rate after each epoch (1 keeps it constant).",
     )
 
 
 def _default_stages() -> dict[str, Stage]:
     return {
-        "baseline": Stage(title="Baseline ANN (no hidden layer)", min_test_accuracy=0.92, epochs=5),
-        "hidden_layer": Stage(title="ANN with hidden layers", min_test_accuracy=0.95, epochs=5),
-        "cnn": Stage(title="Convolutional network", min_test_accuracy=0.98, epochs=2),
+        "baseline": Stage(
+            title="Baseline ANN (no hidden layer)",
+            min_test_accuracy=0.92,
+            epochs=3,
+            batch_size=256,
+            learning_rate=0.005,
+        ),
+        "hidden_layer": Stage(
+            title="ANN with hidden layers",
+            min_test_accuracy=0.95,
+            epochs=5,
+            batch_size=256,
+            learning_rate=0.002,
+        ),
+        "cnn": Stage(
+            title="Convolutional network",
+            min_test_accuracy=0.98,
+            epochs=3,
+            batch_size=128,
+            learning_rate=0.002,
+            learning_rate_decay=0.5,
+        ),
     }
 
 

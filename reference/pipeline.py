@@ -89,6 +89,7 @@ def train_stage(
         epochs=epochs,
         batch_size=settings.batch_size,
         seed=config.seed,
+        learning_rate_decay=settings.learning_rate_decay,
         verbose=verbose,
     )
     measured = evaluation.evaluate_model(model, model_inputs(stage, test[0]), test[1])

@@ -50,6 +50,7 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
         "epochs": 7,
         "batch_size": 64,
         "learning_rate": 0.01,
+        "learning_rate_decay": 0.5,
     }
     document = {
         "course": {"id": "c1", "title": "Course one"},
@@ -118,6 +119,11 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
         (
             {"grading": {"submission_timeout_s": 0}},
             "grading.submission_timeout_s",
+            "greater than 0",
+        ),
+        (
+            {"stages": {"cnn": {"learning_rate_decay": 0}}},
+            "stages.cnn.learning_rate_decay",
             "greater than 0",
         ),
         ({"grading": {"memory_mb": -5}}, "grading.memory_mb", "greater than 0"),

@@ -52,5 +52,18 @@ def test_builders_return_new_compiled_models(builder) -> None:
 
 
 def test_learning_rate_is_passed_to_adam() -> None:
-    model = models.build_baseline_ann(learning_rate=0.005)
-    assert float(model.optimizer.learning_rate) == pytest.approx(0.005)
+    model = models.build_baseline_ann(learning_rate=0.0123)
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.0123)
+
+
+def test_builder_defaults_are_the_course_defaults(tmp_path) -> None:
+    import inspect
+
+    from autograder.config import load_config
+    from reference.pipeline import BUILDERS
+
+    (tmp_path / "course.yaml").write_text("{}\n", encoding="utf-8")
+    defaults = load_config(tmp_path / "course.yaml")
+    for stage, builder in BUILDERS.items():
+        default = inspect.signature(builder).parameters["learning_rate"].default
+        assert default == defaults.stages[stage].learning_rate, stage

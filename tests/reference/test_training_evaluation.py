@@ -69,3 +69,20 @@ def test_confusion_matrix_counts() -> None:
 def test_confusion_matrix_rejects_mismatched_shapes() -> None:
     with pytest.raises(ValueError, match="same shape"):
         evaluation.confusion_matrix(np.zeros(3), np.zeros(4))
+
+
+def test_learning_rate_decays_after_each_epoch(small_mnist) -> None:
+    (x_train, y_train), _ = small_mnist
+    training.set_seed(42)
+    model = models.build_baseline_ann(learning_rate=0.004)
+    run = training.train_model(
+        model,
+        data.flatten(data.normalize(x_train[:256])),
+        y_train[:256],
+        epochs=3,
+        batch_size=64,
+        seed=42,
+        learning_rate_decay=0.5,
+        verbose=0,
+    )
+    assert run.history["learning_rate"] == pytest.approx([0.004, 0.002, 0.001])
