@@ -70,6 +70,7 @@ class Execution:
     enforced: tuple[str, ...]
     missing: tuple[str, ...]
     output_tail: str
+    last_cell: str = ""
 
 
 @functools.cache
@@ -274,6 +275,7 @@ def run_cells(
             "--out", str(out),
             "--cell-timeout", str(limits.cell_timeout_s),
             "--seed", str(seed),
+            *(["--kill-strays"] if isolated else []),
         ],
     }  # fmt: skip
     report_path = trusted / "protections.json"
@@ -307,8 +309,14 @@ def run_cells(
     code = process.returncode
     if reason is None and cgroups_oom:
         reason = f"the notebook ran out of memory (limit {limits.memory_mb} MB) and was killed"
+    last_cell = _last_progress(out / "progress.jsonl")[1]
     if reason is None and code not in (0, None):
-        reason = _exit_reason(code, limits)
+        reason = _exit_reason(code, limits, last_cell)
+    if reason is None and last_cell != "done":
+        reason = (
+            f"the notebook process ended during cell {last_cell or 'start-up'} (os._exit, "
+            "os.kill or a crash?) before the grader could collect its results"
+        )
     report = json.loads(_read_capped(report_path, 2**20) or b"{}")
     return Execution(
         code,
@@ -317,23 +325,24 @@ def run_cells(
         tuple(report.get("enforced", [])),
         tuple(report.get("missing", ["sandbox did not start"])),
         _tail(log),
+        last_cell,
     )
 
 
-def _exit_reason(code: int, limits: Limits) -> str:
-    signals = {signal.SIGKILL: "killed", signal.SIGXCPU: "ran out of CPU time",
-               signal.SIGSEGV: "crashed (segmentation fault)"}  # fmt: skip
+def _exit_reason(code: int, limits: Limits, cell: str) -> str:
+    where = f"during cell {cell or 'start-up'}"
     number = -code if code < 0 else code - 128 if code > 128 else None
-    if number in signals:
-        what = signals[signal.Signals(number)]
-        if number == signal.SIGKILL:
-            what += (
-                f" (it may have exceeded the memory limit of {limits.memory_mb} MB, "
-                "or killed its own process)"
-            )
-        return f"the notebook process {what} before grading finished"
+    if number == signal.SIGKILL:
+        return (
+            f"the notebook process was killed {where} (it exceeded the memory limit of "
+            f"{limits.memory_mb} MB or killed itself)"
+        )
+    if number == signal.SIGXCPU:
+        return f"the notebook process ran out of CPU time {where}"
+    if number is not None:
+        return f"the notebook process died of signal {number} {where}"
     return (
-        f"the notebook process ended early with exit status {code} (sys.exit, os._exit or "
+        f"the notebook process ended {where} with exit status {code} (sys.exit, os._exit or "
         "os.kill in a cell?) before the grader could collect its results"
     )
 

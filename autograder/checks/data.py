@@ -204,7 +204,9 @@ def check_flatten(
     n = len(probe)
     if error is not None:
         hint = _flatten_hint((), n)
-        if "reshape" in error and ("60000" in error or "10000" in error):
+        if error.startswith("it is not"):
+            hint = "Define `def flatten(images):` returning `images.reshape(len(images), 784)`."
+        elif "reshape" in error and ("60000" in error or "10000" in error):
             hint = (
                 "flatten() seems to assume a fixed number of images. Use "
                 "`images.reshape(len(images), 784)` so it works for any number."

@@ -1,0 +1,235 @@
+"""Writes the fixture notebooks of this folder, one per scenario.
+
+The .ipynb files are committed; re-run after editing a scenario:
+``python tests/autograder/submissions/generate.py``. Each notebook follows the
+student contract except for the one thing its name says. Hostile ones aim at the
+folder above the grader's scratch folder (where the tests put a sentinel), at the
+kit's own files and at the network; the sandbox must stop all of it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import nbformat
+
+HERE = Path(__file__).resolve().parent
+
+LOAD = """\
+from autograder.data import load_mnist
+
+(X_train, y_train), (X_test, y_test) = load_mnist()"""
+
+FUNCTIONS = """\
+import numpy as np
+
+
+def normalize(images):
+    return np.asarray(images, dtype="float32") / 255.0
+
+
+def flatten(images):
+    images = np.asarray(images)
+    return images.reshape(len(images), 784)"""
+
+FLATTENED = """\
+X_train_flattened = flatten(normalize(X_train))
+X_test_flattened = flatten(normalize(X_test))"""
+
+BUILDERS = """\
+import keras
+
+
+def compile_model(model):
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def build_baseline_ann():
+    return compile_model(keras.Sequential(
+        [keras.Input(shape=(784,)), keras.layers.Dense(10, activation="softmax")]))
+
+
+def build_hidden_layer_ann():
+    return compile_model(keras.Sequential([
+        keras.Input(shape=(784,)),
+        keras.layers.Dense(64, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ]))
+
+
+def build_cnn():
+    return compile_model(keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(8, (3, 3), activation="relu"),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax"),
+    ]))"""
+
+# Small subsets keep these fast; the models still land far above chance.
+TRAIN_SUBSET = """\
+keras.utils.set_random_seed(0)
+baseline_model = build_baseline_ann()
+baseline_model.fit(X_train_flattened[:4000], y_train[:4000], epochs=1, batch_size=64, verbose=0)
+hidden_layer_model = build_hidden_layer_ann()
+hidden_layer_model.fit(X_train_flattened[:4000], y_train[:4000], epochs=1, batch_size=64,
+                       verbose=0)
+cnn_model = build_cnn()
+cnn_model.fit(normalize(X_train[:2000]).reshape(-1, 28, 28, 1), y_train[:2000], epochs=1,
+              batch_size=64, verbose=0)"""
+
+DATA = [LOAD, FUNCTIONS, FLATTENED]
+TARGETS = """\
+import os
+from pathlib import Path
+
+import autograder
+
+outside = Path.cwd().parent.parent  # the folder the grader's scratch folder lives in
+kit = Path(autograder.__file__).resolve().parents[1]"""
+
+SCENARIOS: dict[str, list[str]] = {
+    "good-subset": [*DATA, BUILDERS, TRAIN_SUBSET],
+    "syntax-error": [LOAD, "def normalize(images)\n    return images / 255.0", FLATTENED],
+    "missing-functions": [LOAD],
+    "infinite-loop": [*DATA, "while True:\n    pass"],
+    "infinite-loop-ignoring-interrupts": [
+        *DATA,
+        "while True:\n    try:\n        while True:\n            pass\n"
+        "    except BaseException:\n        pass",
+    ],
+    "memory-bomb": [
+        *DATA,
+        "import numpy as np\n\nblocks = []\nwhile True:\n"
+        "    blocks.append(np.empty(2**30, dtype=np.uint8))",
+    ],
+    "fork-bomb": [*DATA, "import os\n\nwhile True:\n    os.fork()"],
+    "sys-exit": [*DATA, "import sys\n\nsys.exit(0)"],
+    "os-exit": [LOAD, "import os\n\nos._exit(0)", FUNCTIONS, FLATTENED],
+    "kill-parent": [
+        LOAD,
+        "import os\nimport signal\n\nos.kill(os.getppid(), signal.SIGKILL)",
+        "os.kill(os.getpid(), signal.SIGKILL)",
+        FUNCTIONS,
+    ],
+    "delete-files": [
+        TARGETS,
+        "(outside / 'sentinel.txt').unlink()",
+        "(outside / 'escape.txt').write_text('written by a student')",
+        "(kit / 'course.yaml').write_text('stages: {}')",
+        "Path('/tmp/autograder-escape.txt').write_text('written by a student')",
+        "import shutil\n\nshutil.rmtree(kit / 'autograder')",
+        *DATA,
+    ],
+    "network": [
+        "import socket\n\nsocket.create_connection(('1.1.1.1', 53), timeout=3)",
+        "import urllib.request\n\nurllib.request.urlopen('http://example.com', timeout=3)",
+        *DATA,
+    ],
+    "monkeypatch": [
+        *DATA,
+        BUILDERS,
+        "import numpy\nimport autograder.checks.models\nimport autograder.checks.evaluation\n\n"
+        "numpy.argmax = lambda *args, **kwargs: 0\n"
+        "keras.Model.predict = lambda *args, **kwargs: numpy.eye(10)\n"
+        "keras.Model.evaluate = lambda *args, **kwargs: [0.0, 1.0]\n"
+        "autograder.checks.evaluation.accuracy = lambda *args, **kwargs: 1.0\n"
+        "autograder.checks.models.check_trained = lambda *args, **kwargs: None",
+        "baseline_model = build_baseline_ann()",
+    ],
+    "accuracy-by-hand": [
+        *DATA,
+        BUILDERS,
+        "baseline_model = build_baseline_ann()\nbaseline_accuracy = 0.99\n"
+        "accuracy = 0.99\nprint('test accuracy: 0.99')",
+    ],
+    "lambda-layer": [
+        *DATA,
+        "import keras\n\nbaseline_model = keras.Sequential([\n    keras.Input(shape=(784,)),\n"
+        "    keras.layers.Lambda(lambda x: x * 2),\n"
+        "    keras.layers.Dense(10, activation='softmax'),\n])\n"
+        "baseline_model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')",
+    ],
+    "trained-on-test-set": [
+        *DATA,
+        BUILDERS,
+        "keras.utils.set_random_seed(0)\nbaseline_model = build_baseline_ann()\n"
+        "baseline_model.fit(X_test_flattened, y_test, epochs=3, batch_size=64, verbose=0)",
+    ],
+    "reordered-cells": [TRAIN_SUBSET, BUILDERS, FLATTENED, FUNCTIONS, LOAD],
+    "duplicated-cells": [LOAD, FUNCTIONS, FUNCTIONS, FLATTENED, LOAD, FLATTENED],
+    "deleted-cells": [LOAD, FLATTENED],
+    "no-normalization": [
+        LOAD,
+        FUNCTIONS.replace('np.asarray(images, dtype="float32") / 255.0', "images"),
+        FLATTENED,
+    ],
+    "normalized-twice": [
+        LOAD,
+        FUNCTIONS.replace("/ 255.0", "/ 255.0 / 255.0"),
+        FLATTENED,
+    ],
+    "wrong-flatten-shape": [
+        LOAD,
+        FUNCTIONS.replace("images.reshape(len(images), 784)", "images.reshape(-1)"),
+        FLATTENED,
+    ],
+}
+
+
+def notebook(cells: list[str]) -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}  # fmt: skip
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    return nb
+
+
+def release_notebook() -> nbformat.NotebookNode:
+    """An untouched nbgrader release: solution cells unsolved, test cells locked."""
+
+    def marks(grade_id: str, *, solution: bool, points: float | None = None) -> dict:
+        meta = {"grade": points is not None, "grade_id": grade_id, "locked": not solution,
+                "schema_version": 3, "solution": solution, "task": False}  # fmt: skip
+        if points is not None:
+            meta["points"] = points
+        return {"nbgrader": meta}
+
+    unsolved = "# YOUR CODE HERE\nraise NotImplementedError()"
+    in_function = unsolved.replace("\n", "\n    ")
+    cells = [
+        ("setup", False, None, "from autograder.data import load_mnist\nimport numpy as np"),
+        ("load", True, None, unsolved),
+        ("check-load", False, 1.0,
+         "from autograder.notebook import check_data\n"
+         "check_data(X_train, y_train, X_test, y_test);"),
+        ("normalize", True, None, f"def normalize(images):\n    {in_function}"),
+        ("check-normalize", False, 1.0,
+         "from autograder.notebook import check_normalize\ncheck_normalize(normalize);"),
+        ("flatten", True, None, f"def flatten(images):\n    {in_function}"),
+        ("flattened", True, None, unsolved),
+        ("baseline", True, None, f"def build_baseline_ann():\n    {in_function}"),
+        ("train-baseline", True, None, unsolved),
+    ]  # fmt: skip
+    nb = notebook([])
+    for grade_id, solution, points, source in cells:
+        cell = nbformat.v4.new_code_cell(source)
+        cell.metadata.update(marks(grade_id, solution=solution, points=points))
+        nb.cells.append(cell)
+    return nb
+
+
+def main() -> int:
+    for name, cells in SCENARIOS.items():
+        nbformat.write(notebook(cells), HERE / f"submission-{name}.ipynb")
+    nbformat.write(release_notebook(), HERE / "submission-release-untouched.ipynb")
+    (HERE / "submission-corrupt-json.ipynb").write_text(
+        '{"cells": [{"cell_type": "code", "source": "print(1)"', encoding="utf-8"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
