@@ -39,12 +39,13 @@ def read_bytes(path: Path, limit: int) -> bytes:
         handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as exc:
         raise ArtifactError(f"{path.name} was not exported ({exc.strerror})") from None
-    with os.fdopen(handle, "rb") as file:
-        info = os.fstat(file.fileno())
+    info = os.fstat(handle)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(handle)
         if not stat.S_ISREG(info.st_mode):
             raise ArtifactError(f"{path.name} is not a regular file")
-        if info.st_size > limit:
-            raise ArtifactError(f"{path.name} is {info.st_size} bytes, over the {limit} limit")
+        raise ArtifactError(f"{path.name} is {info.st_size} bytes, over the {limit} limit")
+    with os.fdopen(handle, "rb") as file:
         return file.read(limit + 1)[:limit]
 
 

@@ -157,10 +157,11 @@ def _read_capped(path: Path, limit: int) -> bytes | None:
         handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError:
         return None
+    info = os.fstat(handle)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+        os.close(handle)
+        return None
     with os.fdopen(handle, "rb") as file:
-        info = os.fstat(file.fileno())
-        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
-            return None
         return file.read(limit)
 
 
@@ -323,7 +324,8 @@ def run_cells(
         reason,
         wall,
         tuple(report.get("enforced", [])),
-        tuple(report.get("missing", ["sandbox did not start"])),
+        tuple(report.get("missing", ["sandbox did not start"]))
+        + (() if cgroups.folders else ("cgroups (memory and processes limited by rlimits only)",)),
         _tail(log),
         last_cell,
     )

@@ -280,6 +280,8 @@ def grade_submission(
         submission_timeout_s=submission_timeout_s or limits.submission_timeout_s,
         cell_timeout_s=cell_timeout_s or limits.cell_timeout_s,
     )
+    if workdir is not None and not Path(workdir).is_dir():
+        raise GradingError(f"{workdir}: working folder for scratch folders does not exist")
     canon = _load_canon(config)
     name = str(path)
     try:

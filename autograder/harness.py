@@ -82,7 +82,7 @@ class Runner:
         try:
             from IPython.core.interactiveshell import InteractiveShell
 
-            self.shell = InteractiveShell.instance()
+            self.shell = InteractiveShell.instance(colors="nocolor")
             self.namespace: dict[str, Any] = self.shell.user_ns
         except Exception:  # plain exec is a fine fallback
             self.namespace = {"__name__": "__main__"}

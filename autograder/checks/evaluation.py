@@ -123,12 +123,21 @@ def retrain(
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
+    decay = float(getattr(budget, "learning_rate_decay", 1.0))
+    callbacks = []
+    if decay != 1.0:  # the course's schedule: the rate shrinks after every epoch
+        callbacks.append(
+            keras.callbacks.LearningRateScheduler(
+                lambda epoch, rate: rate if epoch == 0 else rate * decay
+            )
+        )
     fresh.fit(
         prepare_images(fresh, images),
         integer_labels(labels),
         epochs=budget.epochs,
         batch_size=budget.batch_size,
         shuffle=True,
+        callbacks=callbacks,
         verbose=0,
     )
     return fresh

@@ -1,0 +1,73 @@
+"""The trusted side reads exported files defensively: no links, no pickle, no code."""
+
+from __future__ import annotations
+
+import pickle
+
+import keras
+import numpy as np
+import pytest
+
+from autograder import artifacts
+
+
+def test_links_and_oversized_files_are_refused(tmp_path):
+    target = tmp_path / "secret.txt"
+    target.write_text("secret")
+    (tmp_path / "link.npy").symlink_to(target)
+    with pytest.raises(artifacts.ArtifactError, match="not exported"):
+        artifacts.read_bytes(tmp_path / "link.npy", 100)
+    with pytest.raises(artifacts.ArtifactError, match="over the 3 limit"):
+        artifacts.read_bytes(target, 3)
+    with pytest.raises(artifacts.ArtifactError, match="not a regular file"):
+        artifacts.read_bytes(tmp_path, 100)
+
+
+def test_arrays_load_without_pickle(tmp_path):
+    np.save(tmp_path / "good.npy", np.arange(4.0), allow_pickle=False)
+    assert artifacts.read_array(tmp_path / "good.npy").tolist() == [0, 1, 2, 3]
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    with pytest.raises(artifacts.ArtifactError, match="not a plain numeric"):
+        artifacts.read_array(tmp_path / "objects.npy")
+    (tmp_path / "pickle.npy").write_bytes(pickle.dumps([1, 2]))
+    with pytest.raises(artifacts.ArtifactError):
+        artifacts.read_array(tmp_path / "pickle.npy")
+
+
+def test_manifest_must_be_a_json_object(tmp_path):
+    (tmp_path / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(artifacts.ArtifactError, match="not a JSON object"):
+        artifacts.read_manifest(tmp_path / "manifest.json")
+    (tmp_path / "manifest.json").write_text("{oops")
+    with pytest.raises(artifacts.ArtifactError, match="not valid JSON"):
+        artifacts.read_manifest(tmp_path / "manifest.json")
+
+
+def test_models_load_in_safe_mode(tmp_path, helpers):
+    helpers.baseline().save(tmp_path / "baseline.keras")
+    model = artifacts.load_model(tmp_path / "baseline.keras", tmp_path)
+    assert isinstance(model, keras.Model) and model.inputs[0].shape[-1] == 784
+
+
+def test_lambda_and_custom_layers_are_refused_with_the_reason(tmp_path):
+    model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Lambda(lambda x: x),
+                              keras.layers.Dense(10)])  # fmt: skip
+    model.save(tmp_path / "lambda.keras")
+    with pytest.raises(artifacts.ArtifactError, match="Lambda layer"):
+        artifacts.load_model(tmp_path / "lambda.keras", tmp_path)
+
+    @keras.saving.register_keras_serializable(package="Student")
+    class Doubler(keras.layers.Layer):
+        def call(self, inputs):
+            return inputs * 2
+
+    custom = keras.Sequential([keras.Input(shape=(784,)), Doubler(), keras.layers.Dense(10)])
+    custom.save(tmp_path / "custom.keras")
+    with pytest.raises(artifacts.ArtifactError, match="custom"):
+        artifacts.load_model(tmp_path / "custom.keras", tmp_path)
+
+
+def test_garbage_model_files_are_refused(tmp_path):
+    (tmp_path / "cnn.keras").write_bytes(b"not a zip")
+    with pytest.raises(artifacts.ArtifactError, match="not a .keras archive"):
+        artifacts.load_model(tmp_path / "cnn.keras", tmp_path)

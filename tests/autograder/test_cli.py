@@ -1,0 +1,59 @@
+"""``autograder grade``: exit 0 whenever graded, 2 when grading cannot be done."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+
+import pytest
+
+from autograder import cli
+
+
+def test_missing_submission_is_an_error_exit(tmp_path, capsys):
+    assert cli.main(["grade", str(tmp_path / "nope.ipynb")]) == cli.EXIT_ERROR
+    assert "submission not found" in capsys.readouterr().err
+
+
+def test_missing_data_is_an_error_exit(tmp_path, capsys, monkeypatch, helpers):
+    monkeypatch.setenv("MNIST_DATA", str(tmp_path / "no-mnist"))
+    submission = helpers.submissions / "submission-missing-functions.ipynb"
+    assert cli.main(["grade", str(submission)]) == cli.EXIT_ERROR
+    assert "MNIST data for grading is unavailable" in capsys.readouterr().err
+
+
+def test_bad_arguments_exit_non_zero():
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["grade"])
+    assert exit_info.value.code != 0
+
+
+def test_release_notebook_scores_zero_and_exits_zero(tmp_path, monkeypatch, helpers, mnist_dir,
+                                                     capsys):  # fmt: skip
+    monkeypatch.setenv("MNIST_DATA", str(mnist_dir))
+    monkeypatch.delenv("GITHUB_OUTPUT", raising=False)
+    submission = helpers.submissions / "submission-release-untouched.ipynb"
+    code = cli.main([
+        "grade", str(submission), "--quiet", "--config", str(helpers.repo_root / "course.yaml"),
+        "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "r.xml"),
+        "--gradescope", str(tmp_path / "gs.json"), "--github",
+    ])  # fmt: skip
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "score: 0 / 15" in out
+    assert json.loads((tmp_path / "r.json").read_text())["score"] == 0
+    assert json.loads((tmp_path / "gs.json").read_text())["max_score"] == 15
+    assert ElementTree.parse(tmp_path / "r.xml").getroot().get("failures") == "12"
+    line = next(line for line in out.splitlines() if line.startswith("result="))
+    assert json.loads(base64.b64decode(line.removeprefix("result=")))["status"] == "fail"
+
+
+def test_console_script_is_installed():
+    done = subprocess.run(
+        [sys.executable, "-m", "autograder", "grade", "--help"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0 and "--gradescope" in done.stdout

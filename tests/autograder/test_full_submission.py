@@ -1,0 +1,103 @@
+"""The reference solution, wired into a plain notebook that follows the contract,
+earns full marks when graded in the sandbox (full data, course budget: slow)."""
+
+from __future__ import annotations
+
+import inspect
+
+import nbformat
+import pytest
+
+from autograder.grader import grade_submission
+
+LOAD = """\
+from autograder.config import load_config
+from autograder.data import load_mnist
+
+config = load_config()
+(X_train, y_train), (X_test, y_test) = load_mnist()"""
+
+FLATTENED = """\
+X_train_flattened = flatten(normalize(X_train))
+X_test_flattened = flatten(normalize(X_test))
+X_train_images = normalize(X_train).reshape(-1, 28, 28, 1)"""
+
+TRAIN = """\
+budget = config.stages["{stage}"]
+{variable} = {builder}(budget.learning_rate)
+train_model({variable}, {inputs}, y_train, epochs=budget.epochs, batch_size=budget.batch_size,
+            seed=config.seed, learning_rate_decay=budget.learning_rate_decay, verbose=0)"""
+
+
+def reference_notebook() -> nbformat.NotebookNode:
+    """The contract filled in with the reference functions' own source."""
+    import reference.data
+    import reference.models
+    import reference.training
+
+    training = reference.training
+    cells = [
+        LOAD,
+        "import numpy as np\n\n\n" + inspect.getsource(reference.data.normalize) + "\n\n"
+        + inspect.getsource(reference.data.flatten),
+        FLATTENED,
+        "import time\nfrom dataclasses import dataclass, field\n\nimport keras\n\n"
+        f"OPTIMIZER = {training.OPTIMIZER!r}\nLOSS = {training.LOSS!r}\n"
+        f"METRICS = {training.METRICS!r}\n\n\n"
+        + "\n\n".join(inspect.getsource(item) for item in (
+            training.compile_model, training.set_seed, training.TrainingRun,
+            training.train_model)),
+        "\n\n".join(inspect.getsource(builder) for builder in (
+            reference.models.build_baseline_ann, reference.models.build_hidden_layer_ann,
+            reference.models.build_cnn)),
+    ]  # fmt: skip
+    for stage, variable, builder, inputs in (
+        ("baseline", "baseline_model", "build_baseline_ann", "X_train_flattened"),
+        ("hidden_layer", "hidden_layer_model", "build_hidden_layer_ann", "X_train_flattened"),
+        ("cnn", "cnn_model", "build_cnn", "X_train_images"),
+    ):
+        cells.append(TRAIN.format(stage=stage, variable=variable, builder=builder, inputs=inputs))
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
+    return nb
+
+
+@pytest.mark.slow
+def test_reference_submission_earns_full_marks_twice(tmp_path, helpers, mnist_dir):
+    path = tmp_path / "reference-submission.ipynb"
+    nbformat.write(reference_notebook(), path)
+    config = helpers.course_config(cell_timeout_s=900, submission_timeout_s=1800)
+    report = grade_submission(path, config=config, workdir=tmp_path)
+    failed = [result.explain() for result in report.results if not result.passed]
+    assert report.score == report.max_score, (failed, report.notes)
+    again = grade_submission(path, config=config, workdir=tmp_path)
+    assert again.results == report.results  # same seeds, same data order: same messages too
+
+
+def _assignment(helpers):
+    path = helpers.repo_root / "assignments" / "mnist_digits" / "mnist_digits.ipynb"
+    if not path.is_file():
+        pytest.skip("the assignment notebook has not been generated")
+    return path
+
+
+def test_released_assignment_scores_zero(tmp_path, helpers, mnist_dir):
+    """nbgrader's release of the real assignment: solutions cleared, nothing earned."""
+    from nbgrader.preprocessors import ClearHiddenTests, ClearOutput, ClearSolutions
+
+    notebook, resources = nbformat.read(_assignment(helpers), as_version=4), {}
+    for step in (ClearSolutions(), ClearHiddenTests(), ClearOutput()):
+        notebook, resources = step.preprocess(notebook, resources)
+    path = tmp_path / "release.ipynb"
+    nbformat.write(notebook, path)
+    report = grade_submission(path, config=helpers.course_config(), workdir=tmp_path)
+    assert report.score == 0 and report.max_score == 15
+
+
+@pytest.mark.slow
+def test_assignment_with_its_solutions_earns_full_marks(tmp_path, helpers, mnist_dir):
+    """The instructor's notebook (solutions in place) graded like a student's."""
+    report = grade_submission(_assignment(helpers), config=helpers.course_config(),
+                              workdir=tmp_path)  # fmt: skip
+    failed = [result.explain() for result in report.results if not result.passed]
+    assert report.score == report.max_score, (failed, report.notes)
