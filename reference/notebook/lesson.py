@@ -65,7 +65,7 @@ Write `build_hidden_layer_ann()`: input of 784 values, a `Dense` hidden layer wi
 
 Flattening threw away which pixels are neighbours: to a Dense layer, pixel 15 and pixel
 16 are as unrelated as pixel 15 and pixel 700. A **convolution** keeps the grid. A
-`Conv2D` layer slides small filters (3 x 3 pixels) over the image; each filter is one
+`Conv2D` layer slides small filters (say 5 x 5 pixels) over the image; each filter is one
 small pattern detector (an edge, a corner, the end of a stroke), and because the *same*
 filter is used at every position, a pattern is recognised wherever it appears, with far
 fewer weights. `MaxPooling2D` keeps the strongest response in each 2 x 2 block, which
@@ -76,7 +76,8 @@ A CNN reads images, not vectors: its input is `(28, 28, 1)`, height x width x on
 channel. Course bar: **{bar:.0%}**.
 
 Write `build_cnn()`: `keras.Input(shape=(28, 28, 1))`, convolution and pooling layers,
-`Flatten()`, then `Dense(10, activation="softmax")`, compiled with `compile_model`.
+`Flatten()`, a small `Dense` layer that combines the features they found, then
+`Dense(10, activation="softmax")`, compiled with `compile_model`.
 """,
 }
 
@@ -290,6 +291,17 @@ Write `flatten(images)`, then make the inputs of the two ANNs:
     ]
 
 
+#: The per-epoch learning-rate decay of :func:`reference.training.train_model`, as a helper
+#: students pass to ``fit`` (a test checks both give the same rates).
+SHRINK_LEARNING_RATE = '''
+def shrink_learning_rate(decay: float) -> keras.callbacks.Callback:
+    """Multiply the learning rate by ``decay`` after every epoch (1 keeps it constant)."""
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, rate: rate if epoch == 0 else rate * decay
+    )
+'''.strip()
+
+
 def _compiling() -> list[NotebookNode]:
     compile_source = split_function(training.compile_model).full
     return [
@@ -300,11 +312,13 @@ def _compiling() -> list[NotebookNode]:
 
 All three models learn the same way, so one helper compiles them; section 7 explains
 its three choices. Each of your builders ends by passing its model to `compile_model`.
+The second helper, `shrink_learning_rate`, is for training (section 7).
 """,
         ),
         cells.provided(
             "compile-model",
-            f"{module_constants(training.compile_model)}\n\n\n{compile_source}",
+            f"{module_constants(training.compile_model)}\n\n\n{compile_source}\n\n\n"
+            f"{SHRINK_LEARNING_RATE}",
         ),
     ]
 
@@ -364,8 +378,12 @@ Compiling a model fixes how it learns:
   It is what we report; the loss is what the optimizer actually minimises.
 
 `fit` shows the model the training set `epochs` times, in batches of `batch_size`
-images. The course sets these budgets (in `config.stages`) so that every network trains
-in reasonable time on a laptop; the seed is reset before each training so results repeat.
+images. Big steps learn fast but overshoot; small steps settle but crawl. So the learning
+rate may **shrink after every epoch**: `shrink_learning_rate(decay)` multiplies it by
+`decay` (for example 0.5 halves it; 1 keeps it constant).
+
+The course sets these budgets (in `config.stages`) so that every network trains in
+reasonable time on a laptop; the seed is reset before each training so results repeat.
 """
 
 
@@ -378,15 +396,20 @@ def _training(stage: str, config: CourseConfig) -> list[NotebookNode]:
         cells.markdown(f"train-{slug}-text", f"### Training: {settings.title}"),
         cells.solution(
             f"train-{slug}",
-            f'budget = config.stages["{stage}"]  # epochs, batch size, learning rate\n'
+            f'budget = config.stages["{stage}"]  # epochs, batch size, learning rate, decay\n'
             "keras.utils.set_random_seed(config.seed)\n"
             f"# Build a new model with {builder.__name__}(learning_rate=budget.learning_rate),\n"
-            f"# name it {model_name} and fit it on {inputs} and y_train\n"
-            "# for budget.epochs epochs of budget.batch_size images (verbose=2).",
+            f"# name it {model_name} and fit it on {inputs} and y_train for budget.epochs\n"
+            "# epochs of budget.batch_size images, with verbose=2 and\n"
+            "# callbacks=[shrink_learning_rate(budget.learning_rate_decay)].",
             f"{model_name} = {builder.__name__}(learning_rate=budget.learning_rate)\n"
             f"{history} = {model_name}.fit(\n"
-            f"    {inputs}, y_train, "
-            "epochs=budget.epochs, batch_size=budget.batch_size, verbose=2\n"
+            f"    {inputs},\n"
+            "    y_train,\n"
+            "    epochs=budget.epochs,\n"
+            "    batch_size=budget.batch_size,\n"
+            "    callbacks=[shrink_learning_rate(budget.learning_rate_decay)],\n"
+            "    verbose=2,\n"
             ")",
         ),
         cells.test(

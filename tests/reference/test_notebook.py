@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from autograder.config import STAGES, load_config
-from reference import data, models
+from reference import data, models, training
 from reference.notebook import cells
 from reference.notebook.__main__ import main as generator_main
 from reference.notebook.build import REGENERATE, build_notebook, drift, source_notebook_path
@@ -126,6 +126,28 @@ def test_notebook_functions_agree_with_reference_on_the_same_inputs(notebook, rn
         ]
         assert ours.loss == theirs.loss
         assert type(ours.optimizer) is type(theirs.optimizer)
+
+
+def test_learning_rate_decay_agrees_with_reference(notebook, rng):
+    namespace = _solution_namespace(notebook)
+    images = rng.random((16, 784), dtype="float32")
+    labels = rng.integers(0, 10, size=16)
+    ours = namespace["build_baseline_ann"](learning_rate=0.01)
+    shrink = namespace["shrink_learning_rate"](0.5)
+    history = ours.fit(images, labels, epochs=3, batch_size=16, callbacks=[shrink], verbose=0)
+    theirs = models.build_baseline_ann(learning_rate=0.01)
+    run = training.train_model(
+        theirs,
+        images,
+        labels,
+        epochs=3,
+        batch_size=16,
+        seed=0,
+        learning_rate_decay=0.5,
+        verbose=0,
+    )
+    assert history.history["learning_rate"] == pytest.approx(run.history["learning_rate"])
+    assert history.history["learning_rate"][-1] == pytest.approx(0.0025)
 
 
 def test_student_contract_names_are_defined_in_solution_cells(notebook):
