@@ -476,14 +476,14 @@ plt.show()
 """
 
 EVALUATION_CHART = """
-titles = [config.stages[stage].title for stage in accuracies]
+titles = [config.stages[stage].title.replace(" (", "\\n(") for stage in accuracies]
 figure, axis = plt.subplots(figsize=(7, 3.5))
 bars = axis.bar(titles, list(accuracies.values()), color=["#9bb", "#69c", "#236"])
 axis.bar_label(bars, labels=[f"{a:.2%}" for a in accuracies.values()])
 for position, stage in enumerate(accuracies):
     bar = config.stages[stage].min_test_accuracy
     axis.hlines(bar, position - 0.4, position + 0.4, colors="red", linestyles="dashed")
-axis.set_ylim(0.85, 1.0)
+axis.set_ylim(min(0.85, min(accuracies.values()) - 0.02), 1.01)
 axis.set_ylabel("test accuracy")
 axis.set_title("ANN vs CNN (dashed: course bar)")
 plt.show()
