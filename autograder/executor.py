@@ -151,6 +151,12 @@ class Cgroups:
                     time.sleep(0.1)
 
 
+def _open_to_others(path: str) -> bool:
+    """Whether another uid can reach ``path`` (every folder above it is o+x)."""
+    target = Path(path).resolve()
+    return all(folder.stat().st_mode & 0o001 for folder in target.parents)
+
+
 def _read_capped(path: Path, limit: int) -> bytes | None:
     """Bytes of a regular file written by the sandbox, or None (missing, odd, too big)."""
     try:
@@ -237,7 +243,9 @@ def run_cells(
     in ``scratch/.out``. ``trusted`` is a folder the sandbox cannot write."""
     isolated = namespaces_available()
     as_root = os.geteuid() == 0
-    owner = SANDBOX_UID if as_root else None
+    # Without a mount namespace, private folders (e.g. a Python under /root) cannot be
+    # exposed to another uid, so the run keeps our uid (and says so).
+    owner = SANDBOX_UID if as_root and (isolated or _open_to_others(sys.executable)) else None
     inputs, out = _prepare_scratch(scratch, owner)
     (inputs / "cells.json").write_text(json.dumps(cells), encoding="utf-8")
     np.save(inputs / "probe.npy", probe, allow_pickle=False)
@@ -265,7 +273,7 @@ def run_cells(
             "NOFILE": MAX_OPEN_FILES,
         },
         "uid": owner,
-        "gid": SANDBOX_GID if as_root else None,
+        "gid": SANDBOX_GID if owner is not None else None,
         "cwd": str(scratch),
         "env": sandbox_environment(scratch, data_dir, seed, config_file),
         "report_fd": None,

@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     will_drop = spec.get("uid") is not None and os.geteuid() == 0
     if will_drop:
         enforced.append(f"unprivileged uid {spec['uid']}")
+    elif os.geteuid() == 0:
+        missing.append("unprivileged uid (Python is not reachable by it without namespaces)")
     else:
         missing.append("unprivileged uid (the grader does not run as root)")
     with report:

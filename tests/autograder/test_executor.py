@@ -1,0 +1,62 @@
+"""The sandbox runner itself: limits, fallbacks and what it reports."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autograder import executor
+from autograder.grader import grade_submission
+
+
+def _cells(*sources: str) -> list[dict[str, object]]:
+    return [{"index": i, "source": source, "skip": False} for i, source in enumerate(sources)]
+
+
+@pytest.fixture
+def run(tmp_path, mnist_dir):
+    def run_cells(*sources: str, **limits: float) -> tuple[executor.Execution, object]:
+        settings = {"submission_timeout_s": 60, "cell_timeout_s": 10, "memory_mb": 6144,
+                    "max_processes": 256, **limits}  # fmt: skip
+        scratch, trusted = tmp_path / "scratch", tmp_path / "trusted"
+        trusted.mkdir()
+        execution = executor.run_cells(
+            _cells(*sources), np.zeros((7, 28, 28), np.uint8), scratch=scratch, trusted=trusted,
+            data_dir=mnist_dir, limits=executor.Limits(**settings), seed=42,
+        )  # fmt: skip
+        return execution, scratch / ".out"
+
+    return run_cells
+
+
+def test_cells_run_in_order_in_one_namespace(run):
+    execution, out = run("x = 1", "y = x + 1", "assert y == 2")
+    assert execution.reason is None and execution.returncode == 0
+    assert (out / "manifest.json").is_file()
+
+
+def test_the_submission_timeout_kills_the_whole_run(run):
+    execution, _ = run("import time\nwhile True:\n    try:\n        time.sleep(1)\n"
+                       "    except BaseException:\n        pass",
+                       submission_timeout_s=3, cell_timeout_s=60)  # fmt: skip
+    assert "did not finish within the submission limit of 3 s" in execution.reason
+
+
+def test_student_code_sees_a_minimal_environment(run, monkeypatch):
+    monkeypatch.setenv("SECRET_TOKEN", "do-not-leak")
+    execution, out = run(
+        "import os\nassert 'SECRET_TOKEN' not in os.environ, 'leaked'\n"
+        "assert os.environ['HOME'] == os.getcwd()"
+    )
+    assert '"status": "ok"' in (out / "manifest.json").read_text()
+
+
+@pytest.mark.skipif(not executor.namespaces_available(), reason="needs root and unshare")
+def test_fallback_without_namespaces_still_grades(monkeypatch, helpers, tmp_path):
+    monkeypatch.setattr(executor, "namespaces_available", lambda: False)
+    report = grade_submission(
+        helpers.submissions / "submission-missing-functions.ipynb",
+        config=helpers.course_config(cell_timeout_s=10), workdir=tmp_path,
+    )  # fmt: skip
+    assert report.score == 1
+    assert any("not enforced: namespaces" in line for line in report.sandbox)
