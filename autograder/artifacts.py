@@ -27,6 +27,8 @@ MAX_ARRAY_BYTES = 64 * 2**20
 MAX_MODEL_BYTES = 256 * 2**20
 MAX_MODEL_UNZIPPED_BYTES = 1024 * 2**20
 CUSTOM_CODE_LAYERS = {"Lambda", "TFSMLayer"}
+#: Layer sizes beyond these could only be meant to exhaust the grader's memory.
+MAX_LAYER_SIZE = {"units": 65536, "filters": 4096}
 
 
 class ArtifactError(ValueError):
@@ -85,6 +87,10 @@ def _walk_config(node: Any) -> list[str]:
             problems.append(f"{class_name} from module {module!r} (a custom, non-Keras object)")
         elif node.get("registered_name") not in (None, class_name):
             problems.append(f"custom object {node.get('registered_name')!r}")
+        for key, limit in MAX_LAYER_SIZE.items():
+            size = node.get(key)
+            if isinstance(size, int) and size > limit:
+                problems.append(f"a layer with {key}={size} (more than {limit})")
         for value in node.values():
             problems += _walk_config(value)
     elif isinstance(node, list):

@@ -71,3 +71,31 @@ def test_garbage_model_files_are_refused(tmp_path):
     (tmp_path / "cnn.keras").write_bytes(b"not a zip")
     with pytest.raises(artifacts.ArtifactError, match="not a .keras archive"):
         artifacts.load_model(tmp_path / "cnn.keras", tmp_path)
+
+
+def test_absurdly_large_layers_are_refused_before_building(tmp_path):
+    import io
+    import json
+    import zipfile
+
+    config = {
+        "module": "keras",
+        "class_name": "Sequential",
+        "registered_name": None,
+        "config": {
+            "layers": [
+                {
+                    "module": "keras.layers",
+                    "class_name": "Dense",
+                    "registered_name": None,
+                    "config": {"units": 10**9},
+                }
+            ]
+        },
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+    (tmp_path / "big.keras").write_bytes(buffer.getvalue())
+    with pytest.raises(artifacts.ArtifactError, match="units=1000000000"):
+        artifacts.load_model(tmp_path / "big.keras", tmp_path)

@@ -8,6 +8,8 @@ submissions/generate.py.
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from pathlib import Path
 
 import pytest
@@ -254,3 +256,19 @@ def test_retrain_measures_the_architecture_trained_on_training_data(outside, hel
     assert checks["baseline.trained"].passed
     message = checks["baseline.accuracy"].message
     assert "after re-training your architecture from scratch on the training data" in message
+
+
+GOLDEN = Path(__file__).resolve().parent / "golden"
+#: Refresh the golden reports explicitly: AUTOGRADER_UPDATE_GOLDEN=1 pytest tests/autograder
+UPDATE_GOLDEN = os.environ.get("AUTOGRADER_UPDATE_GOLDEN") == "1"
+
+
+@pytest.mark.parametrize("name", ["missing-functions", "no-normalization", "release-untouched"])
+def test_report_matches_the_golden_file(grade, name):
+    report = grade(name).to_dict()
+    report.pop("sandbox")  # depends on the machine
+    report["submission"] = f"submission-{name}.ipynb"
+    golden = GOLDEN / f"submission-{name}.json"
+    if UPDATE_GOLDEN:
+        golden.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    assert report == json.loads(golden.read_text()), "refresh with AUTOGRADER_UPDATE_GOLDEN=1"
