@@ -13,7 +13,7 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint format bench clean
+.PHONY: install demo test test-fast lint format bench notebook clean
 
 $(BIN)/.installed: pyproject.toml
 	@echo "==> Creating $(VENV)/ and installing the kit (first time: about 2-3 minutes)"
@@ -43,6 +43,9 @@ format: install
 
 bench: install  ## timing and accuracy table of the reference models
 	$(BIN)/python bench/reference.py
+
+notebook: install  ## regenerate the source notebook from reference/ and course.yaml
+	$(BIN)/python -m reference.notebook
 
 clean:
 	rm -rf report .pytest_cache .ruff_cache

@@ -84,7 +84,7 @@ def _default_stages() -> dict[str, Stage]:
         "baseline": Stage(
             title="Baseline ANN (no hidden layer)",
             min_test_accuracy=0.92,
-            epochs=3,
+            epochs=4,
             batch_size=256,
             learning_rate=0.005,
         ),

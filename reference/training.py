@@ -23,6 +23,13 @@ def compile_model(model: keras.Model, learning_rate: float = 0.001) -> keras.Mod
     return model
 
 
+def shrink_learning_rate(decay: float) -> keras.callbacks.Callback:
+    """Multiply the learning rate by ``decay`` after every epoch (1 keeps it constant)."""
+    return keras.callbacks.LearningRateScheduler(
+        lambda epoch, rate: rate if epoch == 0 else rate * decay
+    )
+
+
 def set_seed(seed: int) -> None:
     """Seed Python, numpy and the backend so a run can be repeated."""
     keras.utils.set_random_seed(seed)
@@ -56,13 +63,7 @@ def train_model(
     epoch: big steps early to learn fast, small steps late to settle.
     """
     set_seed(seed)
-    callbacks = []
-    if learning_rate_decay != 1.0:
-        callbacks.append(
-            keras.callbacks.LearningRateScheduler(
-                lambda epoch, rate: rate if epoch == 0 else rate * learning_rate_decay
-            )
-        )
+    callbacks = [] if learning_rate_decay == 1.0 else [shrink_learning_rate(learning_rate_decay)]
     start = time.perf_counter()
     history = model.fit(
         images,

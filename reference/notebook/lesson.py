@@ -291,17 +291,6 @@ Write `flatten(images)`, then make the inputs of the two ANNs:
     ]
 
 
-#: The per-epoch learning-rate decay of :func:`reference.training.train_model`, as a helper
-#: students pass to ``fit`` (a test checks both give the same rates).
-SHRINK_LEARNING_RATE = '''
-def shrink_learning_rate(decay: float) -> keras.callbacks.Callback:
-    """Multiply the learning rate by ``decay`` after every epoch (1 keeps it constant)."""
-    return keras.callbacks.LearningRateScheduler(
-        lambda epoch, rate: rate if epoch == 0 else rate * decay
-    )
-'''.strip()
-
-
 def _compiling() -> list[NotebookNode]:
     compile_source = split_function(training.compile_model).full
     return [
@@ -318,7 +307,7 @@ The second helper, `shrink_learning_rate`, is for training (section 7).
         cells.provided(
             "compile-model",
             f"{module_constants(training.compile_model)}\n\n\n{compile_source}\n\n\n"
-            f"{SHRINK_LEARNING_RATE}",
+            f"{split_function(training.shrink_learning_rate).full}",
         ),
     ]
 
