@@ -13,6 +13,7 @@ import contextlib
 import functools
 import json
 import os
+import secrets
 import shutil
 import signal
 import stat
@@ -27,8 +28,9 @@ import numpy as np
 
 from autograder.config import CourseConfig
 
-SANDBOX_UID = 65534  # nobody
-SANDBOX_GID = 65534
+#: Each run gets its own unused uid (and gid) from this range: per-uid limits such as
+#: RLIMIT_NPROC then count this run only, and concurrent runs cannot signal each other.
+SANDBOX_UIDS = (200_000, 2**31 - 2)
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
 NAMESPACE_FLAGS = ("--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--uts")
 #: Seconds a cell may overrun its limit before the hard kill (the harness interrupts first).
@@ -213,6 +215,8 @@ def sandbox_environment(
         "TF_CPP_MIN_LOG_LEVEL": "2",
         "TF_DETERMINISTIC_OPS": "1",
         "LANG": "C.UTF-8",
+        "USER": "student",  # the run's uid has no passwd entry; getpass.getuser() reads these
+        "LOGNAME": "student",
     }
 
 
@@ -221,7 +225,7 @@ def _prepare_scratch(scratch: Path, owner: int | None) -> tuple[Path, Path]:
     for folder in (scratch, scratch / "tmp", out):
         folder.mkdir(exist_ok=True)
         if owner is not None:
-            os.chown(folder, owner, SANDBOX_GID)
+            os.chown(folder, owner, owner)
     inputs.mkdir(mode=0o755, exist_ok=True)
     scratch.chmod(0o700)
     return inputs, out
@@ -245,7 +249,9 @@ def run_cells(
     as_root = os.geteuid() == 0
     # Without a mount namespace, private folders (e.g. a Python under /root) cannot be
     # exposed to another uid, so the run keeps our uid (and says so).
-    owner = SANDBOX_UID if as_root and (isolated or _open_to_others(sys.executable)) else None
+    owner = None
+    if as_root and (isolated or _open_to_others(sys.executable)):
+        owner = SANDBOX_UIDS[0] + secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0])
     inputs, out = _prepare_scratch(scratch, owner)
     (inputs / "cells.json").write_text(json.dumps(cells), encoding="utf-8")
     np.save(inputs / "probe.npy", probe, allow_pickle=False)
@@ -273,7 +279,7 @@ def run_cells(
             "NOFILE": MAX_OPEN_FILES,
         },
         "uid": owner,
-        "gid": SANDBOX_GID if owner is not None else None,
+        "gid": owner,
         "cwd": str(scratch),
         "env": sandbox_environment(scratch, data_dir, seed, config_file),
         "report_fd": None,

@@ -160,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     enforced, missing = lock_down(spec)
     will_drop = spec.get("uid") is not None and os.geteuid() == 0
     if will_drop:
-        enforced.append(f"unprivileged uid {spec['uid']}")
+        enforced.append(f"unprivileged uid {spec['uid']} of its own")
     elif os.geteuid() == 0:
         missing.append("unprivileged uid (Python is not reachable by it without namespaces)")
     else:

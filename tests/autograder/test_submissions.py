@@ -19,7 +19,8 @@ from autograder.grader import GradeReport, grade_submission
 
 DATA_CHECKS = ("data.load", "data.normalize", "data.flatten")
 #: Notebooks that train: a generous cell limit so a busy machine cannot fail them.
-TRAINING = {"good-subset", "monkeypatch", "accuracy-by-hand", "lambda-layer"}
+TRAINING = {"good-subset", "monkeypatch", "accuracy-by-hand", "lambda-layer",
+            "one-hot-sparse-loss", "wrong-architectures"}  # fmt: skip
 
 
 def _fingerprint(folder: Path) -> dict[str, str]:
@@ -219,6 +220,23 @@ def test_lambda_layer_is_refused_with_the_reason(grade):
     structure = checks["baseline.structure"]
     assert not structure.passed and "Lambda" in structure.message
     assert "safe mode" in structure.message
+
+
+def test_one_hot_labels_with_a_sparse_loss_get_their_hint(grade):
+    report = grade("one-hot-sparse-loss")
+    trained = results(report)["baseline.trained"]
+    assert not trained.passed and "one-hot" in trained.hint and "sparse" in trained.hint
+
+
+def test_architecture_mistakes_get_their_hints(grade):
+    checks = results(grade("wrong-architectures"))
+    assert "hidden layer" in checks["baseline.structure"].message
+    assert "no Conv2D" in checks["cnn.structure"].message
+    assert checks["hidden_layer.structure"].passed
+    trained = checks["hidden_layer.trained"]
+    assert not trained.passed and "never trained" in trained.hint
+    accuracy = checks["hidden_layer.accuracy"]
+    assert not accuracy.passed and "points below the bar" in accuracy.message
 
 
 def test_good_submission_trained_on_a_subset(grade):

@@ -158,6 +158,22 @@ SCENARIOS: dict[str, list[str]] = {
         "keras.utils.set_random_seed(0)\nbaseline_model = build_baseline_ann()\n"
         "baseline_model.fit(X_test_flattened, y_test, epochs=3, batch_size=64, verbose=0)",
     ],
+    "one-hot-sparse-loss": [
+        *DATA,
+        BUILDERS,
+        "y_train = keras.utils.to_categorical(y_train, 10)",
+        "baseline_model = build_baseline_ann()\n"
+        "baseline_model.fit(X_train_flattened[:1000], y_train[:1000], epochs=1, verbose=0)",
+    ],
+    "wrong-architectures": [
+        *DATA,
+        BUILDERS,
+        "baseline_model = build_hidden_layer_ann()  # a hidden layer in the baseline\n"
+        "hidden_layer_model = build_hidden_layer_ann()  # built but never trained\n"
+        "cnn_model = compile_model(keras.Sequential([  # no Conv2D\n"
+        "    keras.Input(shape=(28, 28, 1)), keras.layers.MaxPooling2D((2, 2)),\n"
+        "    keras.layers.Flatten(), keras.layers.Dense(10, activation='softmax')]))",
+    ],
     "reordered-cells": [TRAIN_SUBSET, BUILDERS, FLATTENED, FUNCTIONS, LOAD],
     "duplicated-cells": [LOAD, FUNCTIONS, FUNCTIONS, FLATTENED, LOAD, FLATTENED],
     "deleted-cells": [LOAD, FLATTENED],
