@@ -76,9 +76,13 @@ class SubmissionUnreadable(ValueError):
     """The notebook file cannot be parsed; graded as zero with this reason."""
 
 
-def read_cells(path: Path) -> list[dict[str, Any]]:
-    """Code cells to run, in order; nbgrader's autograder test cells are marked skip
-    (the trusted checks replace them)."""
+def read_cells(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """Code cells to run, in order, and warnings about the file.
+
+    nbgrader's autograder test cells are marked skip (the trusted checks replace
+    them). A notebook that is valid JSON but breaks the .ipynb schema in small ways is
+    still graded, with a warning; one that is not JSON at all is not.
+    """
     import nbformat
 
     raw = path.read_bytes()
@@ -86,19 +90,33 @@ def read_cells(path: Path) -> list[dict[str, Any]]:
         raise SubmissionUnreadable(f"the notebook is {len(raw)} bytes, over the size limit")
     try:
         notebook = nbformat.reads(raw.decode("utf-8"), as_version=4)
-        nbformat.validate(notebook)
-    except Exception as exc:  # nbformat raises JSON, validation and version errors
+    except Exception as exc:  # nbformat raises JSON, decoding and version errors
         raise SubmissionUnreadable(
             f"the notebook is not valid .ipynb JSON ({type(exc).__name__}: {str(exc)[:200]})"
         ) from None
+    warnings = []
+    try:
+        nbformat.validate(notebook)
+    except nbformat.ValidationError as exc:
+        first_line = str(exc).splitlines()[0][:200]
+        warnings.append(f"the notebook does not follow the .ipynb schema ({first_line})")
     cells = []
-    for index, cell in enumerate(notebook.cells):
-        if cell.cell_type != "code":
+    for index, cell in enumerate(notebook.get("cells") or []):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        marks = cell.get("metadata", {}).get("nbgrader", {})
-        test_cell = bool(marks.get("grade")) and not marks.get("solution")
-        cells.append({"index": index, "source": cell.source, "skip": test_cell})
-    return cells
+        source = cell.get("source", "")
+        source = "".join(source) if isinstance(source, list) else source
+        if not isinstance(source, str):
+            warnings.append(f"cell {index} has no readable source and was skipped")
+            continue
+        marks = (cell.get("metadata") or {}).get("nbgrader") or {}
+        test_cell = (
+            isinstance(marks, dict) and bool(marks.get("grade")) and not marks.get("solution")
+        )
+        cells.append({"index": index, "source": source, "skip": test_cell})
+    if not cells:
+        raise SubmissionUnreadable("the notebook has no code cells")
+    return cells, warnings
 
 
 def _load_canon(config: CourseConfig) -> Canon:
@@ -285,7 +303,7 @@ def grade_submission(
     canon = _load_canon(config)
     name = str(path)
     try:
-        cells = read_cells(path)
+        cells, warnings = read_cells(path)
     except SubmissionUnreadable as exc:
         return GradeReport(
             name,
@@ -323,7 +341,7 @@ def grade_submission(
             )
             say("checking the exported results")
             out = scratch / ".out"
-            notes: list[str] = []
+            notes: list[str] = list(warnings)
             try:
                 manifest = artifacts.read_manifest(out / "manifest.json")
             except artifacts.ArtifactError:
