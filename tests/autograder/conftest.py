@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
-import keras
 import pytest
 
 from autograder.config import CourseConfig, load_config
+
+if TYPE_CHECKING:
+    import keras
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = Path(__file__).resolve().parent / "submissions"
@@ -22,16 +25,22 @@ def course_config(**grading: object) -> CourseConfig:
 
 def compiled(layers: list[keras.layers.Layer], loss: str = "sparse_categorical_crossentropy"
              ) -> keras.Model:  # fmt: skip
+    import keras
+
     model = keras.Sequential(layers)
     model.compile(optimizer="adam", loss=loss, metrics=["accuracy"])
     return model
 
 
 def baseline() -> keras.Model:
+    import keras
+
     return compiled([keras.Input(shape=(784,)), keras.layers.Dense(10, activation="softmax")])
 
 
 def hidden_layer() -> keras.Model:
+    import keras
+
     return compiled(
         [
             keras.Input(shape=(784,)),
@@ -42,6 +51,8 @@ def hidden_layer() -> keras.Model:
 
 
 def cnn(*, conv: bool = True, pool: bool = True) -> keras.Model:
+    import keras
+
     layers: list[keras.layers.Layer] = [keras.Input(shape=(28, 28, 1))]
     if conv:
         layers.append(keras.layers.Conv2D(4, (3, 3), activation="relu"))
