@@ -13,6 +13,10 @@ import sys
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Run as a script, this file's folder comes first on sys.path and its own name
+# ("reference") would shadow the reference package it measures.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
 from autograder.config import STAGES, ConfigError, load_config  # noqa: E402
 from autograder.data import MnistDataError  # noqa: E402
