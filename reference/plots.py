@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 CORRECT_COLOUR = "#1a7f37"
 WRONG_COLOUR = "#cf222e"
@@ -25,7 +26,7 @@ def _save(figure: Figure, path: str | Path | None) -> Figure:
 
 def _image_grid(count: int, columns: int) -> tuple[Figure, np.ndarray]:
     rows = max(1, int(np.ceil(count / columns)))
-    figure = Figure(figsize=(1.4 * columns, 1.6 * rows))
+    figure = Figure(figsize=(1.4 * columns, 1.6 * rows), layout="constrained")
     axes = np.atleast_1d(figure.subplots(rows, columns)).ravel()
     for axis in axes:
         axis.set_axis_off()
@@ -68,9 +69,9 @@ def plot_predictions(
     labels = np.asarray(labels)
     predictions = np.asarray(predictions)
     wrong = np.flatnonzero(labels != predictions)
-    first = np.arange(min(count, len(images)))
     shown_wrong = wrong[: count // 2]
-    chosen = np.concatenate([first[: count - len(shown_wrong)], shown_wrong])
+    others = np.setdiff1d(np.arange(min(count, len(images))), shown_wrong)
+    chosen = np.concatenate([others[: count - len(shown_wrong)], shown_wrong])
     figure, axes = _image_grid(len(chosen), columns)
     for axis, index in zip(axes, chosen, strict=False):
         correct = labels[index] == predictions[index]
@@ -118,7 +119,7 @@ def plot_training_curves(
     histories: Mapping[str, Mapping[str, Sequence[float]]], *, path: str | Path | None = None
 ) -> Figure:
     """Training (and validation, when recorded) accuracy and loss per epoch, per model."""
-    figure = Figure(figsize=(11, 4))
+    figure = Figure(figsize=(11, 4), layout="constrained")
     accuracy_axis, loss_axis = figure.subplots(1, 2)
     for name, history in histories.items():
         for metric, axis in (("accuracy", accuracy_axis), ("loss", loss_axis)):
@@ -137,6 +138,7 @@ def plot_training_curves(
                 )
     for axis, metric in ((accuracy_axis, "accuracy"), (loss_axis, "loss")):
         axis.set_xlabel("epoch")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(metric)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
