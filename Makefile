@@ -13,7 +13,7 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: install demo test test-fast lint format bench notebook clean
+.PHONY: install demo test test-fast lint format bench notebook student-package clean
 
 $(BIN)/.installed: pyproject.toml
 	@echo "==> Creating $(VENV)/ and installing the kit (first time: about 2-3 minutes)"
@@ -47,5 +47,8 @@ bench: install  ## timing and accuracy table of the reference models
 notebook: install  ## regenerate the source notebook from reference/ and course.yaml
 	$(BIN)/python -m reference.notebook
 
+student-package: install  ## the wheel students install: autograder + course.yaml, no reference/
+	$(BIN)/python -m reference.student_package
+
 clean:
-	rm -rf report .pytest_cache .ruff_cache
+	rm -rf report dist .pytest_cache .ruff_cache

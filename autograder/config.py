@@ -181,7 +181,8 @@ class CourseConfig(_Section):
 
 def find_config_file(start: Path | None = None) -> Path | None:
     """course.yaml to use: $COURSE_CONFIG, else the nearest one at or above ``start``,
-    else the kit's own (the repository this package was installed from)."""
+    else the kit's own (the repository this package was installed from, or the copy
+    packaged into the student wheel)."""
     env = os.environ.get(CONFIG_ENV)
     if env:
         return Path(env).expanduser().resolve()
@@ -190,8 +191,12 @@ def find_config_file(start: Path | None = None) -> Path | None:
         candidate = folder / CONFIG_FILENAME
         if candidate.is_file():
             return candidate
-    kit_default = Path(__file__).resolve().parents[1] / CONFIG_FILENAME
-    return kit_default if kit_default.is_file() else None
+    package = Path(__file__).resolve().parent
+    # The repository this package is installed from, else the copy a student wheel carries.
+    for kit_default in (package.parent / CONFIG_FILENAME, package / CONFIG_FILENAME):
+        if kit_default.is_file():
+            return kit_default
+    return None
 
 
 def _describe(error: dict[str, Any]) -> str:

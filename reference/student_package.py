@@ -1,0 +1,142 @@
+"""Build what students install: the ``autograder`` package alone, as a wheel.
+
+Students need the kit in their Jupyter environment (the notebook loads MNIST with
+``autograder.data`` and its test cells call ``autograder.notebook``), but they must
+never receive :mod:`reference`. Installing this repository would ship both, so
+instructors hand out this wheel instead::
+
+    python -m reference.student_package            # writes dist/mnist_course_kit_student-*.whl
+
+The wheel carries a copy of course.yaml (so the notebook trains with the course's
+budgets), without ``data.mnist_dir``: a folder on the instructor's machine means
+nothing on a student's, where ``MNIST_DATA`` or Keras' cache is used instead.
+Its metadata (version, dependencies) is taken from the kit's pyproject.toml, less
+the instructor-only tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from pathlib import Path
+
+import yaml
+
+from autograder.config import CONFIG_FILENAME, ConfigError, load_config
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = "autograder"
+DISTRIBUTION = "mnist-course-kit-student"
+#: Dependencies only instructors need (grading through nbgrader).
+INSTRUCTOR_ONLY = ("nbgrader",)
+
+
+def student_course_yaml(config_path: Path) -> str:
+    """course.yaml as students get it: validated, with the data folder left out."""
+    load_config(config_path)  # refuse to package an invalid course
+    document = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
+    document.get("data", {}).pop("mnist_dir", None)
+    header = "# course.yaml packaged for students by python -m reference.student_package\n"
+    return header + yaml.safe_dump(document, sort_keys=False)
+
+
+def _project(repo_root: Path) -> dict:
+    return tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+
+
+def pyproject_text(repo_root: Path) -> str:
+    """The student distribution's pyproject.toml, derived from the kit's."""
+    project = _project(repo_root)
+    dependencies = [
+        dep
+        for dep in project["dependencies"]
+        if not any(dep.startswith(name) for name in INSTRUCTOR_ONLY)
+    ]
+    lines = [
+        "[build-system]",
+        'requires = ["setuptools>=61"]',
+        'build-backend = "setuptools.build_meta"',
+        "",
+        "[project]",
+        f'name = "{DISTRIBUTION}"',
+        f'version = "{project["version"]}"',
+        'description = "Student side of the MNIST course kit: data loader and self-checks"',
+        f'requires-python = "{project["requires-python"]}"',
+        "dependencies = [",
+        *(f'    "{dep}",' for dep in dependencies),
+        "]",
+        "",
+        "[tool.setuptools.packages.find]",
+        f'include = ["{PACKAGE}", "{PACKAGE}.*"]',
+        "",
+        "[tool.setuptools.package-data]",
+        f'{PACKAGE} = ["{CONFIG_FILENAME}"]',
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def build_student_wheel(
+    output_dir: Path = REPO_ROOT / "dist",
+    *,
+    config_path: Path = REPO_ROOT / CONFIG_FILENAME,
+    repo_root: Path = REPO_ROOT,
+) -> Path:
+    """Write the wheel into ``output_dir`` and return its path."""
+    output_dir = output_dir.resolve()
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="student-package-") as scratch:
+        source = Path(scratch)
+        shutil.copytree(
+            repo_root / PACKAGE,
+            source / PACKAGE,
+            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
+        )
+        (source / PACKAGE / CONFIG_FILENAME).write_text(
+            student_course_yaml(config_path), encoding="utf-8"
+        )
+        (source / "pyproject.toml").write_text(pyproject_text(repo_root), encoding="utf-8")
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--quiet",
+                "--no-deps",
+                "--no-build-isolation",
+                "--wheel-dir",
+                str(output_dir),
+                str(source),
+            ],
+            check=True,
+        )
+    stem = DISTRIBUTION.replace("-", "_")
+    return output_dir / f"{stem}-{_project(repo_root)['version']}-py3-none-any.whl"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m reference.student_package", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--output", default=str(REPO_ROOT / "dist"), help="folder for the wheel")
+    parser.add_argument("--config", default=str(REPO_ROOT / CONFIG_FILENAME), help="course.yaml")
+    args = parser.parse_args(argv)
+    try:
+        wheel = build_student_wheel(Path(args.output), config_path=Path(args.config))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except subprocess.CalledProcessError as exc:
+        print(f"error: building the wheel failed ({exc})", file=sys.stderr)
+        return 1
+    print(f"wrote {wheel}  (students: pip install {wheel.name})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
