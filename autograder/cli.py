@@ -17,6 +17,21 @@ from autograder.grader import GradingError
 EXIT_ERROR = 2
 
 
+def _add_grading_options(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every grading command."""
+    parser.add_argument("--config", dest="config_path", help="course.yaml to use")
+    parser.add_argument(
+        "--retrain",
+        action=argparse.BooleanOptionalAction,
+        help="re-train submitted architectures before measuring (overrides course.yaml)",
+    )
+    parser.add_argument(
+        "--timeout", dest="submission_timeout_s", type=float, help="seconds per submission"
+    )
+    parser.add_argument("--cell-timeout", dest="cell_timeout_s", type=float, help="seconds/cell")
+    parser.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="autograder", description="Grade MNIST course notebooks in a sandbox."
@@ -28,7 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     grade.add_argument("submission", help="the .ipynb to grade")
-    grade.add_argument("--config", dest="config_path", help="course.yaml to use")
     grade.add_argument("--json", dest="json_path", metavar="FILE", help="write JSON report")
     grade.add_argument("--junit", dest="junit_path", metavar="FILE", help="write JUnit XML")
     grade.add_argument(
@@ -40,16 +54,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="emit GitHub Classroom's grader result (to $GITHUB_OUTPUT when set)",
     )
-    grade.add_argument(
-        "--retrain",
-        action=argparse.BooleanOptionalAction,
-        help="re-train submitted architectures before measuring (overrides course.yaml)",
+    _add_grading_options(grade)
+
+    grade_all = commands_.add_parser(
+        "grade-all",
+        help="grade every submission in a folder; write one JSON report each and grades.csv",
+        argument_default=argparse.SUPPRESS,
     )
-    grade.add_argument(
-        "--timeout", dest="submission_timeout_s", type=float, help="seconds per submission"
+    grade_all.add_argument(
+        "folder", help="nbgrader's submitted/ (<student>/<assignment>/<notebook>) or *.ipynb files"
     )
-    grade.add_argument("--cell-timeout", dest="cell_timeout_s", type=float, help="seconds/cell")
-    grade.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    grade_all.add_argument("--output", metavar="DIR", help="where reports go (default: graded)")
+    _add_grading_options(grade_all)
     return parser
 
 
@@ -61,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if command == "grade":
             commands.grade(args.pop("submission"), **args)
+        elif command == "grade-all":
+            commands.grade_all(args.pop("folder"), **args)
     except (GradingError, ConfigError, MnistDataError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
+from autograder import batch
 from autograder.formats import github, gradescope, junit, table
 from autograder.formats import json as json_format
 from autograder.grader import GradeReport, GradingError, grade_submission
@@ -71,3 +72,40 @@ def grade(
         else:
             out.write(line)
     return report
+
+
+def grade_all(
+    folder: str | os.PathLike[str],
+    *,
+    output: str | os.PathLike[str] = "graded",
+    config_path: str | os.PathLike[str] | None = None,
+    retrain: bool | None = None,
+    submission_timeout_s: float | None = None,
+    cell_timeout_s: float | None = None,
+    quiet: bool = False,
+    stream: TextIO | None = None,
+) -> list[tuple[batch.Submission, GradeReport]]:
+    """Grade every submission in ``folder``; print a score table; write reports and a CSV."""
+    out = stream or sys.stdout
+
+    def progress(message: str) -> None:
+        if not quiet:
+            print(f"autograder: {message}", file=sys.stderr, flush=True)
+
+    graded = batch.grade_all(
+        folder,
+        output,
+        config_path=config_path,
+        retrain=retrain,
+        submission_timeout_s=submission_timeout_s,
+        cell_timeout_s=cell_timeout_s,
+        progress=progress,
+    )
+    width = max(len(submission.student) for submission, _ in graded)
+    for submission, report in graded:
+        out.write(
+            f"{submission.student:<{width}}  {submission.assignment}  "
+            f"{report.score:g}/{report.max_score:g}\n"
+        )
+    out.write(f"\n{len(graded)} submissions graded; reports and {batch.GRADES_FILE} in {output}/\n")
+    return graded
