@@ -36,10 +36,9 @@ INSTRUCTOR_ONLY = ("nbgrader",)
 
 
 def student_course_yaml(config_path: Path) -> str:
-    """course.yaml as students get it: validated, with the data folder left out."""
-    load_config(config_path)  # refuse to package an invalid course
-    document = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    document.get("data", {}).pop("mnist_dir", None)
+    """course.yaml as students get it: the validated settings, without the data folder."""
+    document = load_config(config_path).model_dump(mode="json")
+    document["data"].pop("mnist_dir", None)
     header = "# course.yaml packaged for students by python -m reference.student_package\n"
     return header + yaml.safe_dump(document, sort_keys=False)
 
