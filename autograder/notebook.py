@@ -32,9 +32,9 @@ def _config() -> CourseConfig:
 
 
 @functools.cache
-def _canonical_test_images() -> np.ndarray:
-    (_, _), (x_test, _) = load_mnist(config=_config())
-    return x_test
+def _canonical_test_set() -> tuple[np.ndarray, np.ndarray]:
+    (_, _), (x_test, y_test) = load_mnist(config=_config())
+    return x_test, y_test
 
 
 @functools.cache
@@ -70,7 +70,7 @@ def _call(function: Callable[[np.ndarray], object], probe: np.ndarray
 
 def check_normalize(normalize: Callable[[np.ndarray], object]) -> CheckResult:
     """normalize() on images the grader chooses returns them divided by 255."""
-    probe = data_checks.probe_images(_canonical_test_images())
+    probe = data_checks.probe_images(_canonical_test_set()[0])
     output, error = _call(normalize, probe)
     return _report(data_checks.check_normalize(probe, output, error=error, config=_config()))
 
@@ -81,7 +81,7 @@ def check_flatten(
     X_test_flattened: np.ndarray,  # noqa: N803
 ) -> CheckResult:
     """flatten() and the two flattened arrays have one 784-value row per image."""
-    probe = data_checks.probe_images(_canonical_test_images())
+    probe = data_checks.probe_images(_canonical_test_set()[0])
     output, error = _call(flatten, probe)
     flattened = {
         name: None if value is None else data_checks.ArrayEvidence.of(value)
@@ -98,17 +98,16 @@ def check_flatten(
     )  # fmt: skip
 
 
-def _test_images(images: np.ndarray) -> np.ndarray:
-    """Raw 0-255 test images, whatever shape or scale the student passes."""
-    values = np.asarray(images)
-    if np.issubdtype(values.dtype, np.floating) and values.size and values.max() <= 1.0:
-        values = values * 255.0
-    return values.reshape(len(values), 28, 28)
+def _measure(stage: str, model: keras.Model) -> evaluation.Measurement:
+    """Accuracy on the kit's own copy of the test set.
 
-
-def _measure(stage: str, model: keras.Model, X_test, y_test) -> evaluation.Measurement:  # noqa: N803
+    The test cells pass the notebook's ``X_test, y_test`` so they read naturally,
+    but those are the student's variables: a notebook that trimmed or relabelled
+    them must not be able to raise its own score, so they are not used here.
+    """
     bar = _config().stages[stage].min_test_accuracy
-    return evaluation.measure(model, _test_images(X_test), np.asarray(y_test), bar=bar)
+    x_test, y_test = _canonical_test_set()
+    return evaluation.measure(model, x_test, y_test, bar=bar)
 
 
 def check_model_structure(stage: str, model: keras.Model) -> CheckResult:
@@ -119,7 +118,7 @@ def check_model_structure(stage: str, model: keras.Model) -> CheckResult:
 def check_model_trained(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
     """The model classifies the test images far better than chance."""
     try:
-        measurement, problem = _measure(stage, model, X_test, y_test), None
+        measurement, problem = _measure(stage, model), None
     except ValueError as exc:
         measurement, problem = None, f"The model could not be evaluated: {exc}."
     steps = getattr(getattr(model, "optimizer", None), "iterations", None)
@@ -138,7 +137,7 @@ def check_model_trained(stage: str, model: keras.Model, X_test, y_test) -> Check
 def check_accuracy(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
     """Test accuracy, computed from the raw test images the canonical way, reaches the bar."""
     try:
-        measurement, problem = _measure(stage, model, X_test, y_test), None
+        measurement, problem = _measure(stage, model), None
     except ValueError as exc:
         measurement, problem = None, f"The model could not be evaluated: {exc}."
     return _report(models.check_accuracy(stage, measurement, config=_config(), problem=problem))

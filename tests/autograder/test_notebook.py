@@ -67,3 +67,20 @@ def test_model_checks_in_the_kernel(small_mnist, mnist, helpers):
     assert notebook.check_model_trained("baseline", model, x_test, y_test).passed
     with pytest.raises(AssertionError, match="points below the bar"):
         notebook.check_accuracy("baseline", model, x_test, y_test)
+
+
+def test_trimmed_test_set_cannot_raise_the_measured_accuracy(small_mnist, mnist, helpers):
+    """A notebook that keeps only the test images its model gets right gains nothing."""
+    (x_train, y_train), _ = small_mnist
+    _, (x_test, y_test) = mnist
+    keras.utils.set_random_seed(42)
+    model = helpers.baseline()
+    model.fit(x_train.reshape(-1, 784) / 255.0, y_train, epochs=2, batch_size=64, verbose=0)
+    predicted = model.predict(x_test.reshape(-1, 784) / 255.0, verbose=0).argmax(axis=1)
+    right = predicted == y_test
+    assert right.mean() < 0.92  # the honest accuracy misses the baseline bar
+    with pytest.raises(AssertionError, match="points below the bar") as honest:
+        notebook.check_accuracy("baseline", model, x_test, y_test)
+    with pytest.raises(AssertionError, match="points below the bar") as trimmed:
+        notebook.check_accuracy("baseline", model, x_test[right], y_test[right])
+    assert str(trimmed.value) == str(honest.value)
