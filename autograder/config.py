@@ -40,6 +40,11 @@ class CourseInfo(_Section):
     title: str = Field(
         "Handwritten digits with deep learning", min_length=1, description="Human title."
     )
+    source_directory: str = Field(
+        "assignments",
+        min_length=1,
+        description="nbgrader's folder of source notebooks, relative to the course directory.",
+    )
 
 
 class DataSettings(_Section):

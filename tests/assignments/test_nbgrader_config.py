@@ -13,9 +13,12 @@ from traitlets.config.loader import PyFileConfigLoader
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-def _course_yaml(folder: Path, course_id: str, cell_timeout_s: int) -> Path:
+def _course_yaml(
+    folder: Path, course_id: str, cell_timeout_s: int, source_directory: str = "assignments"
+) -> Path:
     raw = yaml.safe_load((REPO_ROOT / "course.yaml").read_text())
     raw["course"]["id"] = course_id
+    raw["course"]["source_directory"] = source_directory
     raw["grading"]["cell_timeout_s"] = cell_timeout_s
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "course.yaml"
@@ -37,11 +40,11 @@ def course_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def test_settings_come_from_the_course_yaml_beside_it(course_dir):
-    _course_yaml(course_dir, "digits-2027", 123)
+    _course_yaml(course_dir, "digits-2027", 123, source_directory="notebooks")
     config = _nbgrader_config(course_dir)
     assert config.CourseDirectory.course_id == "digits-2027"
     assert config.CourseDirectory.root == str(course_dir.resolve())
-    assert config.CourseDirectory.source_directory == "assignments"
+    assert config.CourseDirectory.source_directory == "notebooks"
     assert config.Execute.timeout == 123
 
 
@@ -69,3 +72,23 @@ def test_feedback_hides_hidden_tests():
     names = [cls.__name__ for cls in config.GenerateFeedback.preprocessors]
     assert names.index("GetGrades") < names.index("RedactHiddenTests")
     assert 'raise NotImplementedError("' in config.ClearSolutions.code_stub["python"]
+
+
+def test_invalid_course_yaml_stops_nbgrader_with_the_message(course_dir):
+    """traitlets would log a traceback and carry on with nbgrader's defaults."""
+    import subprocess
+    import sys
+
+    (course_dir / "course.yaml").write_text(
+        "stages:\n  cnn:\n    min_test_accuracy: 1.5\n", encoding="utf-8"
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "list"],
+        cwd=course_dir,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "stages.cnn.min_test_accuracy" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -53,7 +53,7 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
         "learning_rate_decay": 0.5,
     }
     document = {
-        "course": {"id": "c1", "title": "Course one"},
+        "course": {"id": "c1", "title": "Course one", "source_directory": "src"},
         "data": {"mnist_dir": "mnist", "verify_checksums": False},
         "seed": 7,
         "assignments": [{"id": "a1", "notebook": "a1.ipynb"}],

@@ -169,3 +169,16 @@ def test_check_results_are_frozen(probe, config):
     with pytest.raises(AttributeError):
         result.passed = False  # type: ignore[misc]
     assert np.isclose(result.points, 1.0)
+
+
+def test_untouched_stubs_are_called_not_written_not_a_mistake(probe, flattened, config):
+    evidence, heads = flattened
+    error = "NotImplementedError: Replace this line with your code (instructions above)."
+    normalized = check_normalize(probe, None, error=error, config=config)
+    flattened_result = check_flatten(
+        probe, None, error=error, flattened=evidence, expected_heads=heads, config=config
+    )
+    for name, result in (("normalize", normalized), ("flatten", flattened_result)):
+        assert not result.passed
+        assert f"{name}() is not written yet" in result.hint
+        assert "wrong shape" not in result.hint
