@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 SHARED_MNIST := ../shared/data/mnist
 
 # Use the canonical MNIST folder beside the repository when it is there.
-ifneq ($(wildcard $(SHARED_MNIST)/train-images-idx3-ubyte.gz),)
+ifneq ($(wildcard $(SHARED_MNIST)/train-images-idx3-ubyte*),)
 export MNIST_DATA ?= $(abspath $(SHARED_MNIST))
 endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
@@ -41,8 +41,9 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## timing and accuracy table of the reference models
+bench: install  ## timing tables: the reference models, then the solved notebook
 	$(BIN)/python bench/reference.py
+	$(BIN)/python bench/notebook.py
 
 notebook: install  ## regenerate the source notebook from reference/ and course.yaml
 	$(BIN)/python -m reference.notebook
