@@ -32,9 +32,9 @@ def notebook_text(config: CourseConfig) -> str:
 
 
 def source_notebook_path(config: CourseConfig, assignments_dir: Path | None = None) -> Path:
-    """``assignments/<id>/<notebook>`` beside course.yaml (nbgrader's source folder)."""
+    """``<source_directory>/<id>/<notebook>`` beside course.yaml (nbgrader's source folder)."""
     assignment = config.assignments[0]
-    folder = assignments_dir if assignments_dir is not None else config.root / "assignments"
+    folder = assignments_dir or config.root / config.course.source_directory
     return folder / assignment.id / assignment.notebook
 
 
