@@ -40,6 +40,12 @@ MAX_FILE_BYTES = 512 * 2**20
 MAX_OPEN_FILES = 1024
 OUTPUT_TAIL = 4000
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+#: Shared folders the sandbox sees empty (other submissions' scratch folders, home
+#: folders); the kit's own folder is covered too. Only what the harness needs is bound
+#: back in: Python, the autograder package, MNIST and the run's scratch folder.
+COVERED = ("/tmp", "/var/tmp", "/dev/shm", "/home", "/root")
+PACKAGE = Path(__file__).resolve().parent
+KIT = PACKAGE.parent
 
 
 @dataclass(frozen=True)
@@ -255,17 +261,21 @@ def run_cells(
     inputs, out = _prepare_scratch(scratch, owner)
     (inputs / "cells.json").write_text(json.dumps(cells), encoding="utf-8")
     np.save(inputs / "probe.npy", probe, allow_pickle=False)
-    for path in (inputs / "cells.json", inputs / "probe.npy"):
-        path.chmod(0o644)
+    if config_file is not None:  # a copy: the folder around course.yaml stays hidden
+        shutil.copyfile(config_file, inputs / "course.yaml")
+        config_file = inputs / "course.yaml"
+    for path in (inputs / "cells.json", inputs / "probe.npy", config_file):
+        if path is not None:
+            path.chmod(0o644)
 
     memory = limits.memory_mb * 2**20
     cgroups = Cgroups(memory, limits.max_processes)
-    kit = Path(__file__).resolve().parents[1]
     spec = {
         "namespaces": isolated,
+        "cover": [*COVERED, str(KIT)],
         "expose": [
-            sys.base_prefix, sys.prefix, str(kit), str(data_dir), str(scratch),
-            *([str(config_file.parent)] if config_file else []),
+            sys.base_prefix, sys.prefix, sys.exec_prefix, str(PACKAGE), str(data_dir),
+            str(scratch),
         ],
         "hide": [str(path) for path in hide],
         "writable": [str(scratch)],

@@ -1,8 +1,10 @@
 """First process inside the sandbox: locks it down, then starts the harness.
 
 Started by :mod:`autograder.executor`, as root inside fresh namespaces where the
-machine allows (network, pid, mount, ipc, uts). It makes the whole filesystem
-read-only except the scratch folder, hides what students must not read, joins
+machine allows (network, pid, mount, ipc, uts). It covers the kit's folder and the
+shared temporary and home folders with empty tmpfs mounts, binds back only what the
+harness needs (Python, the autograder package, MNIST, scratch), makes the whole
+filesystem read-only except the scratch folder, joins
 the cgroups, sets rlimits, drops to an unprivileged uid and forks the harness.
 It stays behind as the namespace's init: it reaps orphans and, when the harness
 ends, exits, which makes the kernel kill every process left in the namespace.
@@ -63,21 +65,27 @@ def _blocking_ancestor(path: Path) -> Path | None:
     return None
 
 
-def expose(paths: list[str]) -> None:
-    """Make ``paths`` reachable by the sandbox uid even when a parent (e.g. /root) is
-    private: cover that parent with an empty tmpfs and bind just ``paths`` into it."""
-    groups: dict[Path, list[Path]] = {}
-    for raw in paths:
-        path = Path(raw)
-        if path.exists() and (blocker := _blocking_ancestor(path)) is not None:
-            groups.setdefault(blocker, []).append(path)
-    for blocker, inside in groups.items():
-        handles = {path: os.open(path, os.O_PATH) for path in inside}
-        _mount("tmpfs", str(blocker), "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
-        for path, handle in handles.items():
-            path.mkdir(parents=True, exist_ok=True)
-            _mount(f"/proc/self/fd/{handle}", str(path), None, MS_BIND | MS_REC)
-            os.close(handle)
+def expose(paths: list[str], covers: list[str] = ()) -> None:
+    """Show the sandbox only ``paths`` inside ``covers``: each cover (and each private
+    folder above a path, e.g. /root) gets an empty tmpfs, and ``paths`` under it are bound
+    back in. Folders are resolved first, so a link cannot widen what is shown."""
+    shown = [os.path.realpath(raw) for raw in paths if os.path.exists(raw)]
+    hidden = {os.path.realpath(raw) for raw in covers if os.path.isdir(raw)}
+    for path in shown:
+        if (blocker := _blocking_ancestor(Path(path))) is not None:
+            hidden.add(str(blocker))
+    tops: list[str] = []
+    for folder in sorted(hidden, key=len):  # a cover inside another one is already empty
+        if not _under(folder, tops):
+            tops.append(folder)
+    inside = [path for path in sorted(set(shown), key=len) if _under(path, tops)]
+    handles = {path: os.open(path, os.O_PATH) for path in inside}
+    for folder in tops:
+        _mount("tmpfs", folder, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=1m")
+    for path, handle in handles.items():
+        Path(path).mkdir(parents=True, exist_ok=True)
+        _mount(f"/proc/self/fd/{handle}", path, None, MS_BIND | MS_REC)
+        os.close(handle)
 
 
 def make_read_only(writable: list[str]) -> list[str]:
@@ -117,7 +125,7 @@ def lock_down(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
         enforced.append("network, pid, ipc and mount namespaces (no network)")
         try:
             _mount(None, "/", None, MS_REC | MS_PRIVATE)
-            expose(spec["expose"])
+            expose(spec["expose"], spec.get("cover", []))
             for folder in spec.get("hide", []):
                 if Path(folder).is_dir():
                     _mount("tmpfs", folder, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV, "size=4k")

@@ -23,6 +23,11 @@ TRAINING = {"good-subset", "monkeypatch", "accuracy-by-hand", "lambda-layer",
             "one-hot-sparse-loss", "wrong-architectures"}  # fmt: skip
 
 
+needs_isolation = pytest.mark.skipif(
+    not executor.namespaces_available(), reason="needs Linux namespaces (root and unshare)"
+)
+
+
 def _fingerprint(folder: Path) -> dict[str, str]:
     return {
         str(path.relative_to(folder)): hashlib.sha256(path.read_bytes()).hexdigest()
@@ -150,6 +155,17 @@ def test_files_outside_scratch_are_untouched(grade, outside, helpers):
     assert after == before
     assert len([note for note in report.notes if "cell" in note]) >= 5  # every attempt failed
     assert sorted(path.name for path in outside.iterdir()) == ["sentinel.txt"]  # scratch removed
+
+
+@needs_isolation
+def test_the_kit_and_other_scratch_folders_are_invisible(grade):
+    report = grade("read-solution")
+    assert_data_checks_pass(report)
+    errors = {note.partition(":")[0]: note for note in report.notes}
+    assert "FileNotFoundError" in errors["cell 1"]  # the instructor's notebook
+    assert "FileNotFoundError" in errors["cell 2"]  # .git
+    assert "IndexError" in errors["cell 3"]  # nothing else of the kit
+    assert "IndexError" in errors["cell 4"]  # no other folder in /tmp
 
 
 def test_network_is_unreachable(grade):

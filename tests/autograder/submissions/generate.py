@@ -123,6 +123,17 @@ SCENARIOS: dict[str, list[str]] = {
         "import shutil\n\nshutil.rmtree(kit / 'autograder')",
         *DATA,
     ],
+    "read-solution": [
+        TARGETS,
+        "print((kit / 'assignments' / 'mnist_digits' / 'mnist_digits.ipynb').read_text()[:100])",
+        "print((kit / '.git' / 'HEAD').read_text())",
+        "import sys\n\nprint([name for name in sorted(os.listdir(kit))\n"
+        "       if name not in ('autograder', Path(sys.prefix).name)][0])",
+        "others = [name for name in os.listdir('/tmp')\n"
+        "          if not str(Path.cwd()).startswith(f'/tmp/{name}/')]\n"
+        "print(others[0])",
+        *DATA,
+    ],
     "network": [
         "import socket\n\nsocket.create_connection(('1.1.1.1', 53), timeout=3)",
         "import urllib.request\n\nurllib.request.urlopen('http://example.com', timeout=3)",
