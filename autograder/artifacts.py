@@ -35,43 +35,67 @@ class ArtifactError(ValueError):
     """An exported file is missing, odd or unsafe; the message says which and why."""
 
 
-def read_bytes(path: Path, limit: int) -> bytes:
-    """Content of a regular file written by the sandbox, at most ``limit`` bytes."""
+def open_folder(path: Path) -> int:
+    """A descriptor of the sandbox's export folder, which must be a real folder: a link
+    there would make the grader judge files from anywhere."""
     try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        return os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError as exc:
-        raise ArtifactError(f"{path.name} was not exported ({exc.strerror})") from None
+        kind = "a link" if path.is_symlink() else exc.strerror
+        raise ArtifactError(
+            f"the results folder {path.name} is not a plain folder ({kind}); the notebook "
+            "must leave the grader's files alone"
+        ) from None
+
+
+def read_bytes(path: Path | str, limit: int, *, folder: int | None = None) -> bytes:
+    """Content of a regular file written by the sandbox, at most ``limit`` bytes.
+
+    With ``folder`` (from :func:`open_folder`), ``path`` is a bare file name inside it."""
+    name = str(path) if folder is not None else path.name
+    if folder is not None and (os.path.basename(name) != name or name in ("", ".", "..")):
+        raise ArtifactError(f"{name!r} is not a plain file name")
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError as exc:
+        raise ArtifactError(f"{name} was not exported ({exc.strerror})") from None
     info = os.fstat(handle)
     if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
         os.close(handle)
         if not stat.S_ISREG(info.st_mode):
-            raise ArtifactError(f"{path.name} is not a regular file")
-        raise ArtifactError(f"{path.name} is {info.st_size} bytes, over the {limit} limit")
+            raise ArtifactError(f"{name} is not a regular file")
+        raise ArtifactError(f"{name} is {info.st_size} bytes, over the {limit} limit")
     with os.fdopen(handle, "rb") as file:
         return file.read(limit + 1)[:limit]
 
 
-def read_manifest(path: Path) -> dict[str, Any]:
+def read_manifest(path: Path, *, folder: int | None = None) -> dict[str, Any]:
     """The harness's JSON manifest as a dict (ArtifactError when unusable)."""
     try:
-        manifest = json.loads(read_bytes(path, MAX_MANIFEST_BYTES))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ArtifactError(f"the result manifest is not valid JSON ({exc})") from None
+        manifest = json.loads(read_bytes(path, MAX_MANIFEST_BYTES, folder=folder))
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ArtifactError(
+            f"the result manifest is not valid JSON ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
     if not isinstance(manifest, dict):
         raise ArtifactError("the result manifest is not a JSON object")
     return manifest
 
 
-def read_array(path: Path) -> np.ndarray:
+def read_array(path: Path, *, folder: int | None = None) -> np.ndarray:
     """A numeric .npy array, never unpickled."""
+    name = Path(path).name
     try:
-        array = np.load(io.BytesIO(read_bytes(path, MAX_ARRAY_BYTES)), allow_pickle=False)
+        data = read_bytes(path, MAX_ARRAY_BYTES, folder=folder)
+        array = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
-        raise ArtifactError(f"{path.name} is not a plain numeric .npy array ({exc})") from None
+        if isinstance(exc, ArtifactError):
+            raise
+        raise ArtifactError(f"{name} is not a plain numeric .npy array ({exc})") from None
     if not isinstance(array, np.ndarray) or not (
         np.issubdtype(array.dtype, np.number) or array.dtype == bool
     ):
-        raise ArtifactError(f"{path.name} does not hold numbers")
+        raise ArtifactError(f"{name} does not hold numbers")
     return array
 
 
@@ -110,11 +134,18 @@ def screen_model_file(data: bytes, name: str) -> None:
             raise ArtifactError(f"{name} unpacks to more than {MAX_MODEL_UNZIPPED_BYTES} bytes")
         try:
             config = json.loads(archive.read("config.json"))
-        except (KeyError, ValueError) as exc:
-            raise ArtifactError(f"{name} has no readable config.json ({exc})") from None
+        except Exception as exc:  # missing, bad zip member, bad or too deeply nested JSON
+            raise ArtifactError(
+                f"{name} has no readable config.json ({type(exc).__name__}: {str(exc)[:200]})"
+            ) from None
+    if not isinstance(config, dict):
+        raise ArtifactError(f"{name} has no readable config.json (not a JSON object)")
     # The model only: compile_config (loss, optimizer) is not loaded (compile=False).
     model_part = {k: v for k, v in config.items() if k != "compile_config"}
-    problems = sorted(set(_walk_config(model_part)))
+    try:
+        problems = sorted(set(_walk_config(model_part)))
+    except RecursionError:
+        raise ArtifactError(f"{name} has a config nested too deeply to check") from None
     if problems:
         raise ArtifactError(
             f"the model uses {'; '.join(problems)}. The grader loads models in Keras safe "
@@ -122,11 +153,12 @@ def screen_model_file(data: bytes, name: str) -> None:
         )
 
 
-def load_model(path: Path, workdir: Path) -> keras.Model:
+def load_model(path: Path, workdir: Path, *, folder: int | None = None) -> keras.Model:
     """A model saved by the sandbox, loaded in safe mode without its training state."""
     import keras
 
-    data = read_bytes(path, MAX_MODEL_BYTES)
+    path = Path(path)
+    data = read_bytes(path, MAX_MODEL_BYTES, folder=folder)
     screen_model_file(data, path.name)
     copy = workdir / f"trusted-{path.name}"
     copy.write_bytes(data)

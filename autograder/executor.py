@@ -166,11 +166,20 @@ def _open_to_others(path: str) -> bool:
 
 
 def _read_capped(path: Path, limit: int) -> bytes | None:
-    """Bytes of a regular file written by the sandbox, or None (missing, odd, too big)."""
+    """Bytes of a regular file written by the sandbox, or None (missing, odd, too big).
+
+    Neither the file nor the folder it is in may be a link."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW
     try:
-        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        folder = os.open(path.parent, flags | os.O_DIRECTORY)
     except OSError:
         return None
+    try:
+        handle = os.open(path.name, flags | os.O_NONBLOCK, dir_fd=folder)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
     info = os.fstat(handle)
     if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
         os.close(handle)
@@ -187,9 +196,9 @@ def _last_progress(path: Path) -> tuple[int, str]:
         return 0, ""
     try:
         cell = json.loads(lines[-1]).get("cell", "")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):  # written by student code too
         cell = ""
-    return len(lines), str(cell)
+    return len(lines), str(cell if isinstance(cell, str | int) else "")[:100]
 
 
 def _tail(path: Path) -> str:

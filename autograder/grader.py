@@ -158,7 +158,7 @@ def _summary(raw: Any) -> ArraySummary | None:
 
 def _judge(
     manifest: dict[str, Any],
-    out: Path,
+    out: int,
     probe: np.ndarray,
     canon: Canon,
     config: CourseConfig,
@@ -166,7 +166,10 @@ def _judge(
     workdir: Path,
     progress: Callable[[str], None],
 ) -> list[CheckResult]:
-    """All checks from the exported artifacts (every read validated)."""
+    """All checks from the exported artifacts (every read validated).
+
+    ``out`` is a descriptor of the export folder; file names are the grader's own, never
+    names from the manifest (which student code can forge)."""
     files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
     cell_errors = tuple(note.partition(": ")[2] for note in _cell_notes(manifest.get("cells", [])))
     first_error = f" The first failing cell said: {cell_errors[0]}" if cell_errors else ""
@@ -182,7 +185,7 @@ def _judge(
         output = None
         if error is None:
             try:
-                output = artifacts.read_array(out / str(files.get(name, f"{name}.npy")))
+                output = artifacts.read_array(Path(f"{name}.npy"), folder=out)
             except artifacts.ArtifactError as exc:
                 error = str(exc)
         outputs[name] = (output, None if error is None else str(error)[:500])
@@ -200,7 +203,7 @@ def _judge(
         head = None
         if summary is not None:
             try:
-                head = artifacts.read_array(out / f"{name}_head.npy")
+                head = artifacts.read_array(Path(f"{name}_head.npy"), folder=out)
             except artifacts.ArtifactError:
                 head = None
         flattened[name] = data_checks.ArrayEvidence(summary, head) if summary else None
@@ -231,7 +234,7 @@ def _judge(
         else:
             progress(f"checking {variable}")
             try:
-                model = artifacts.load_model(out / f"{stage}.keras", workdir)
+                model = artifacts.load_model(Path(f"{stage}.keras"), workdir, folder=out)
             except artifacts.ArtifactError as exc:
                 problem = f"{variable}: {exc}."
         if model is not None:
@@ -266,6 +269,50 @@ def _judge(
             ),
         ]
     return results
+
+
+def _collect(
+    out_path: Path,
+    execution: executor.Execution,
+    probe: np.ndarray,
+    canon: Canon,
+    config: CourseConfig,
+    retrain: bool,
+    workdir: Path,
+    say: Callable[[str], None],
+    notes: list[str],
+) -> list[CheckResult]:
+    """Every check from what the finished sandbox left in ``out_path`` (its processes are
+    all dead by now, so nothing changes under our feet); notes are appended to ``notes``."""
+    hint = (
+        "Run the notebook from top to bottom (Kernel > Restart & Run All) and fix the cell "
+        "that hangs, exits or uses too much memory."
+    )
+    try:
+        folder = artifacts.open_folder(out_path)
+    except artifacts.ArtifactError as exc:
+        reason = f"{exc}" + (f" ({execution.reason})" if execution.reason else "")
+        return list(fail_all(config, f"Grading stopped: {reason}.", hint))
+    try:
+        try:
+            manifest = artifacts.read_manifest(Path("manifest.json"), folder=folder)
+        except artifacts.ArtifactError as exc:
+            reason = execution.reason or "the notebook process exported no results"
+            if "was not exported" not in str(exc):
+                reason = f"{reason} ({exc})" if execution.reason else str(exc)
+            return list(fail_all(config, f"Grading stopped: {reason}.", hint))
+        if execution.reason:
+            notes.append(execution.reason)
+        try:
+            results = _judge(manifest, folder, probe, canon, config, retrain, workdir, say)
+        except Exception as exc:  # noqa: BLE001 - a hostile artifact must not stop a batch
+            message = f"the exported results could not be checked ({type(exc).__name__}: {exc})"
+            return list(fail_all(config, f"Grading stopped: {message[:500]}.", hint))
+        cells_run = manifest.get("cells", [])
+        notes += _cell_notes(cells_run if isinstance(cells_run, list) else [])
+        return results
+    finally:
+        os.close(folder)
 
 
 def grade_submission(
@@ -340,28 +387,10 @@ def grade_submission(
                 config_file=config.source if config.source and config.source.is_file() else None,
             )
             say("checking the exported results")
-            out = scratch / ".out"
             notes: list[str] = list(warnings)
-            try:
-                manifest = artifacts.read_manifest(out / "manifest.json")
-            except artifacts.ArtifactError:
-                manifest = None
-            if manifest is None:
-                reason = execution.reason or "the notebook process exported no results"
-                results = list(
-                    fail_all(
-                        config,
-                        f"Grading stopped: {reason}.",
-                        "Run the notebook from top to bottom (Kernel > Restart & Run All) and "
-                        "fix the cell that hangs, exits or uses too much memory.",
-                    )
-                )
-            else:
-                if execution.reason:
-                    notes.append(execution.reason)
-                results = _judge(manifest, out, probe, canon, config, retrain, trusted, say)
-                cells_run = manifest.get("cells", [])
-                notes += _cell_notes(cells_run if isinstance(cells_run, list) else [])
+            results = _collect(
+                scratch / ".out", execution, probe, canon, config, retrain, trusted, say, notes
+            )
         finally:
             artifacts.remove_tree(scratch_parent)
     if len(notes) > MAX_NOTES:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import keras
@@ -99,3 +100,25 @@ def test_absurdly_large_layers_are_refused_before_building(tmp_path):
     (tmp_path / "big.keras").write_bytes(buffer.getvalue())
     with pytest.raises(artifacts.ArtifactError, match="units=1000000000"):
         artifacts.load_model(tmp_path / "big.keras", tmp_path)
+
+
+def test_deeply_nested_manifest_is_an_artifact_error(tmp_path):
+    (tmp_path / "manifest.json").write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(artifacts.ArtifactError, match="RecursionError"):
+        artifacts.read_manifest(tmp_path / "manifest.json")
+
+
+def test_the_results_folder_and_names_in_it_cannot_lead_elsewhere(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "real" / "a.npy").write_bytes(b"x")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(artifacts.ArtifactError, match="a link"):
+        artifacts.open_folder(tmp_path / "link")
+    folder = artifacts.open_folder(tmp_path / "real")
+    try:
+        assert artifacts.read_bytes("a.npy", 10, folder=folder) == b"x"
+        for name in ("../real/a.npy", str(tmp_path / "real" / "a.npy"), ".."):
+            with pytest.raises(artifacts.ArtifactError, match="not a plain file name"):
+                artifacts.read_bytes(name, 10, folder=folder)
+    finally:
+        os.close(folder)

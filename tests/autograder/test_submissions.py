@@ -12,6 +12,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from autograder import executor
@@ -41,6 +42,26 @@ def outside(tmp_path_factory) -> Path:
     """The folder the grader makes scratch folders in, with a sentinel file."""
     folder = tmp_path_factory.mktemp("grading")
     (folder / "sentinel.txt").write_text("must survive")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def planted(outside, helpers, mnist) -> Path:
+    """What a notebook would like graded instead of its own work: a manifest, a correct
+    normalize() output and a model with the right structure, outside its scratch folder."""
+    from autograder.checks.data import probe_images
+
+    folder = outside / "planted"
+    folder.mkdir(exist_ok=True)
+    np.save(folder / "normalize.npy", probe_images(mnist[1][0]).astype("float32") / 255.0)
+    helpers.baseline().save(folder / "baseline.keras")
+    manifest = {
+        "cells": [],
+        "functions": {"normalize": None},
+        "models": {"baseline": {"variable": "baseline_model", "defined": True}},
+        "files": {"normalize": "normalize.npy", "baseline": "baseline.keras"},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder
 
 
@@ -166,6 +187,34 @@ def test_the_kit_and_other_scratch_folders_are_invisible(grade):
     assert "FileNotFoundError" in errors["cell 2"]  # .git
     assert "IndexError" in errors["cell 3"]  # nothing else of the kit
     assert "IndexError" in errors["cell 4"]  # no other folder in /tmp
+
+
+@needs_isolation
+def test_a_link_in_place_of_the_results_folder_is_refused(grade, planted):
+    report = grade("results-folder-link")
+    assert report.score == 0
+    checks = results(report)
+    assert "not a plain folder (a link)" in checks["baseline.structure"].message
+    assert (planted / "manifest.json").is_file()  # the sandbox could not touch it
+
+
+@needs_isolation
+def test_file_names_in_the_manifest_are_ignored(grade, planted):
+    report = grade("forged-manifest-paths")
+    checks = results(report)
+    assert checks["data.load"].passed
+    assert not checks["data.normalize"].passed
+    assert "normalize.npy was not exported" in checks["data.normalize"].message
+
+
+@pytest.mark.parametrize("name", ["deep-manifest", "deep-progress"])
+def test_deeply_nested_json_is_a_graded_failure(grade, name):
+    report = grade(name)  # returning at all is the first assertion
+    assert report.score == 0
+    message = report.results[0].message
+    assert message.startswith("Grading stopped:")
+    if name == "deep-manifest":
+        assert "RecursionError" in message
 
 
 def test_network_is_unreachable(grade):

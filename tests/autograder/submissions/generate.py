@@ -89,6 +89,14 @@ import autograder
 
 outside = Path.cwd().parent.parent  # the folder the grader's scratch folder lives in
 kit = Path(autograder.__file__).resolve().parents[1]"""
+HARNESS = """\
+import gc
+import json
+from pathlib import Path
+
+# The harness's module globals, to swap the function that publishes the manifest.
+harness = next(o for o in gc.get_objects()
+               if isinstance(o, dict) and "_replace" in o and "Exporter" in o)"""
 
 SCENARIOS: dict[str, list[str]] = {
     "good-subset": [*DATA, BUILDERS, TRAIN_SUBSET],
@@ -133,6 +141,35 @@ SCENARIOS: dict[str, list[str]] = {
         "          if not str(Path.cwd()).startswith(f'/tmp/{name}/')]\n"
         "print(others[0])",
         *DATA,
+    ],
+    # The tests plant outside/planted: a manifest, a normalize.npy and a trained model.
+    "results-folder-link": [
+        *DATA,
+        TARGETS,
+        "os.rename('.out', '.out-old')\nos.symlink(outside / 'planted', '.out')",
+    ],
+    "forged-manifest-paths": [
+        LOAD,
+        TARGETS,
+        HARNESS,
+        "def forge(source, target):\n"
+        "    manifest = json.loads(Path(source).read_text())\n"
+        "    manifest['functions']['normalize'] = None\n"
+        "    manifest['files']['normalize'] = str(outside / 'planted' / 'normalize.npy')\n"
+        "    Path(target).write_text(json.dumps(manifest))\n\n\n"
+        "harness['_replace'] = forge",
+    ],
+    "deep-manifest": [
+        *DATA,
+        HARNESS,
+        "def nest(source, target):\n"
+        "    Path(target).write_text('[' * 200000 + ']' * 200000)\n\n\n"
+        "harness['_replace'] = nest",
+    ],
+    "deep-progress": [
+        *DATA,
+        "import os\n\nwith open('.out/progress.jsonl', 'a') as progress:\n"
+        "    progress.write('[' * 200000 + ']' * 200000 + '\\n')\nos._exit(0)",
     ],
     "network": [
         "import socket\n\nsocket.create_connection(('1.1.1.1', 53), timeout=3)",
