@@ -27,8 +27,16 @@ MAX_ARRAY_BYTES = 64 * 2**20
 MAX_MODEL_BYTES = 256 * 2**20
 MAX_MODEL_UNZIPPED_BYTES = 1024 * 2**20
 CUSTOM_CODE_LAYERS = {"Lambda", "TFSMLayer"}
-#: Layer sizes beyond these could only be meant to exhaust the grader's memory.
+#: Layer sizes beyond these could only be meant to exhaust the grader's memory
+#: (checked in the config, before Keras builds the weights).
 MAX_LAYER_SIZE = {"units": 65536, "filters": 4096}
+#: Once a model is loaded, and before the grader runs it: activation values per image,
+#: summed over its layers, and parameters. The course's CNN has about 30,000 and
+#: 100,000; layers such as UpSampling2D, Resizing or ZeroPadding2D can make one image
+#: cost gigabytes and minutes in the trusted process, so anything beyond these
+#: generous caps is refused.
+MAX_ACTIVATIONS_PER_IMAGE = 2_000_000
+MAX_PARAMETERS = 20_000_000
 
 
 class ArtifactError(ValueError):
@@ -173,7 +181,59 @@ def load_model(path: Path, workdir: Path, *, folder: int | None = None) -> keras
         copy.unlink(missing_ok=True)
     if not isinstance(model, keras.Model):
         raise ArtifactError(f"{path.name} does not hold a keras.Model")
+    check_footprint(model)
     return model
+
+
+def _all_layers(model: Any) -> list[Any]:
+    layers = []
+    for layer in getattr(model, "layers", None) or []:
+        layers.append(layer)
+        layers += _all_layers(layer)  # a model used as a layer runs its own layers too
+    return layers
+
+
+def activations_per_image(model: keras.Model) -> int:
+    """Values every layer of ``model`` outputs for one image, summed (0 when the model
+    was never built: it cannot run at all then, and says so when evaluated)."""
+    import keras
+
+    total = 0
+    for layer in _all_layers(model):
+        try:
+            outputs = keras.tree.flatten(layer.output)
+        except (AttributeError, ValueError, RuntimeError):
+            continue
+        for tensor in outputs:
+            size = 1
+            for dimension in tuple(tensor.shape)[1:]:
+                if dimension is None:
+                    raise ArtifactError(
+                        f"layer {layer.name} has an output of unknown size {tuple(tensor.shape)}"
+                    )
+                size *= int(dimension)
+            total += size
+    return total
+
+
+def check_footprint(model: keras.Model) -> None:
+    """Refuse models too large to run safely in the grader (see the caps above)."""
+    try:
+        parameters = int(model.count_params())
+    except ValueError:  # never built
+        parameters = 0
+    if parameters > MAX_PARAMETERS:
+        raise ArtifactError(
+            f"the model has {parameters:,} parameters, more than the grader runs "
+            f"({MAX_PARAMETERS:,}); the course's models need far fewer"
+        )
+    activations = activations_per_image(model)
+    if activations > MAX_ACTIVATIONS_PER_IMAGE:
+        raise ArtifactError(
+            f"the model's layers output {activations:,} values per image, more than the "
+            f"grader runs ({MAX_ACTIVATIONS_PER_IMAGE:,}); layers that enlarge images "
+            "(UpSampling2D, Resizing, ZeroPadding2D) are not needed for 28x28 digits"
+        )
 
 
 def remove_tree(path: Path) -> None:

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     import keras
 
 PREDICT_BATCH = 1000
+#: Activation values one prediction batch may hold (about 400 MB of float32): a large
+#: model gets smaller batches.
+MAX_BATCH_VALUES = 100_000_000
 #: Images used to test whether a failing model was trained on unscaled pixels.
 DIAGNOSTIC_IMAGES = 1000
 
@@ -60,9 +63,13 @@ def prepare_images(model: keras.Model, images: np.ndarray, *, scale: bool = True
 
 def predict_labels(model: keras.Model, inputs: np.ndarray) -> np.ndarray:
     """Predicted digit for every input, in fixed-size batches."""
+    from autograder.artifacts import activations_per_image
+
+    per_image = max(1, activations_per_image(model))
+    batch = max(1, min(PREDICT_BATCH, MAX_BATCH_VALUES // per_image))
     predictions = []
-    for start in range(0, len(inputs), PREDICT_BATCH):
-        scores = np.asarray(model(inputs[start : start + PREDICT_BATCH], training=False))
+    for start in range(0, len(inputs), batch):
+        scores = np.asarray(model(inputs[start : start + batch], training=False))
         if scores.ndim != 2 or scores.shape[1] != 10:
             raise ValueError(
                 f"the model outputs shape {scores.shape[1:]} per image; it must output 10 "

@@ -122,3 +122,25 @@ def test_the_results_folder_and_names_in_it_cannot_lead_elsewhere(tmp_path):
                 artifacts.read_bytes(name, 10, folder=folder)
     finally:
         os.close(folder)
+
+
+def test_models_too_large_to_run_safely_are_refused(tmp_path):
+    enlarging = keras.Sequential([
+        keras.Input(shape=(784,)), keras.layers.Reshape((28, 28, 1)),
+        keras.layers.UpSampling2D(size=(60, 60)), keras.layers.GlobalAveragePooling2D(),
+        keras.layers.Dense(10, activation="softmax"),
+    ])  # fmt: skip
+    enlarging.save(tmp_path / "enlarging.keras")
+    with pytest.raises(artifacts.ArtifactError, match="values per image"):
+        artifacts.load_model(tmp_path / "enlarging.keras", tmp_path)
+    wide = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(30000)])
+    wide.save(tmp_path / "wide.keras")
+    with pytest.raises(artifacts.ArtifactError, match="parameters"):
+        artifacts.load_model(tmp_path / "wide.keras", tmp_path)
+
+
+def test_the_course_models_are_far_below_the_caps(tmp_path, helpers):
+    for model in (helpers.baseline(), helpers.hidden_layer(), helpers.cnn()):
+        model.save(tmp_path / "model.keras")
+        loaded = artifacts.load_model(tmp_path / "model.keras", tmp_path)
+        assert 0 < artifacts.activations_per_image(loaded) < 50_000

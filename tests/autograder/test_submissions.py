@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -285,6 +286,15 @@ def test_lambda_layer_is_refused_with_the_reason(grade):
     structure = checks["baseline.structure"]
     assert not structure.passed and "Lambda" in structure.message
     assert "safe mode" in structure.message
+
+
+def test_a_model_too_large_to_run_is_refused_quickly(grade):
+    start = time.monotonic()
+    checks = results(grade("enlarging-model"))
+    assert time.monotonic() - start < 120  # mostly TensorFlow's import in the sandbox
+    for part in ("structure", "trained", "accuracy"):
+        check = checks[f"baseline.{part}"]
+        assert not check.passed and "values per image" in check.message
 
 
 def test_one_hot_labels_with_a_sparse_loss_get_their_hint(grade):

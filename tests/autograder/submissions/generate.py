@@ -200,6 +200,14 @@ SCENARIOS: dict[str, list[str]] = {
         "    keras.layers.Dense(10, activation='softmax'),\n])\n"
         "baseline_model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')",
     ],
+    "enlarging-model": [
+        *DATA,
+        "import keras\n\nbaseline_model = keras.Sequential([\n    keras.Input(shape=(784,)),\n"
+        "    keras.layers.Reshape((28, 28, 1)),\n"
+        "    keras.layers.UpSampling2D(size=(60, 60)),  # 2.8 million values per image\n"
+        "    keras.layers.GlobalAveragePooling2D(),\n"
+        "    keras.layers.Dense(10, activation='softmax'),\n])",
+    ],
     "trained-on-test-set": [
         *DATA,
         BUILDERS,
