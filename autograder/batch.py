@@ -107,6 +107,7 @@ def grade_all(
     submission_timeout_s: float | None = None,
     cell_timeout_s: float | None = None,
     progress: Callable[[str], None] | None = None,
+    allow_unsandboxed: bool = False,
 ) -> list[tuple[Submission, GradeReport]]:
     """Grade every submission in ``folder``; write ``output``/<student>--<assignment>.json
     and ``output``/grades.csv. Raises :class:`GradingError` only when nothing can be graded
@@ -132,6 +133,7 @@ def grade_all(
                 retrain=retrain,
                 submission_timeout_s=submission_timeout_s,
                 cell_timeout_s=cell_timeout_s,
+                allow_unsandboxed=allow_unsandboxed,
             )
         except GradingError:
             raise  # the data or the configuration is missing: no submission can be graded

@@ -35,6 +35,7 @@ def grade(
     cell_timeout_s: float | None = None,
     quiet: bool = False,
     stream: TextIO | None = None,
+    allow_unsandboxed: bool = False,
 ) -> GradeReport:
     """Grade one notebook, print the table and write the requested report files.
 
@@ -54,6 +55,7 @@ def grade(
         submission_timeout_s=submission_timeout_s,
         cell_timeout_s=cell_timeout_s,
         progress=progress,
+        allow_unsandboxed=allow_unsandboxed,
     )
     out.write(table.render(report))
     for path, render in (
@@ -84,6 +86,7 @@ def grade_all(
     cell_timeout_s: float | None = None,
     quiet: bool = False,
     stream: TextIO | None = None,
+    allow_unsandboxed: bool = False,
 ) -> list[tuple[batch.Submission, GradeReport]]:
     """Grade every submission in ``folder``; print a score table; write reports and a CSV."""
     out = stream or sys.stdout
@@ -100,6 +103,7 @@ def grade_all(
         submission_timeout_s=submission_timeout_s,
         cell_timeout_s=cell_timeout_s,
         progress=progress,
+        allow_unsandboxed=allow_unsandboxed,
     )
     width = max(len(submission.student) for submission, _ in graded)
     for submission, report in graded:

@@ -325,11 +325,20 @@ def grade_submission(
     cell_timeout_s: float | None = None,
     workdir: str | os.PathLike[str] | None = None,
     progress: Callable[[str], None] | None = None,
+    allow_unsandboxed: bool = False,
 ) -> GradeReport:
     """Grade one notebook. Options left None come from course.yaml (``config`` or the
     file at ``config_path``, else the usual search). ``workdir`` is where the scratch
-    folder is made (default: the system temp folder)."""
+    folder is made (default: the system temp folder). As root, student code runs only
+    inside namespaces unless ``allow_unsandboxed`` says otherwise."""
     say = progress or (lambda message: None)
+    if os.geteuid() == 0 and not allow_unsandboxed and not executor.namespaces_available():
+        raise GradingError(
+            "refusing to run student code as root without Linux namespaces (unshare failed "
+            "or is missing), where it could read and change every file of this machine; "
+            "grade in a container or VM that allows namespaces, or pass "
+            "--allow-unsandboxed (allow_unsandboxed=True) to accept that risk"
+        )
     path = Path(submission)
     if not path.is_file():
         raise GradingError(f"{path}: submission not found (expected a .ipynb file)")

@@ -57,3 +57,10 @@ def test_console_script_is_installed():
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert done.returncode == 0 and "--gradescope" in done.stdout
+
+
+def test_allow_unsandboxed_is_an_explicit_opt_in():
+    plain = vars(cli.build_parser().parse_args(["grade", "s.ipynb"]))
+    assert "allow_unsandboxed" not in plain  # so grade()'s default (False) applies
+    args = cli.build_parser().parse_args(["grade-all", "folder", "--allow-unsandboxed"])
+    assert args.allow_unsandboxed is True

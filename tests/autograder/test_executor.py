@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder import executor
+from autograder import executor, grader
 from autograder.grader import grade_submission
 
 
@@ -57,6 +57,17 @@ def test_fallback_without_namespaces_still_grades(monkeypatch, helpers, tmp_path
     report = grade_submission(
         helpers.submissions / "submission-missing-functions.ipynb",
         config=helpers.course_config(cell_timeout_s=10), workdir=tmp_path,
+        allow_unsandboxed=True,
     )  # fmt: skip
     assert report.score == 1
     assert any("not enforced: namespaces" in line for line in report.sandbox)
+
+
+def test_root_without_namespaces_is_refused_unless_allowed(monkeypatch, helpers, tmp_path):
+    monkeypatch.setattr(executor, "namespaces_available", lambda: False)
+    monkeypatch.setattr(grader.os, "geteuid", lambda: 0)
+    with pytest.raises(grader.GradingError, match="refusing to run student code as root"):
+        grade_submission(
+            helpers.submissions / "submission-missing-functions.ipynb",
+            config=helpers.course_config(cell_timeout_s=10), workdir=tmp_path,
+        )  # fmt: skip

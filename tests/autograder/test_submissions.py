@@ -43,6 +43,9 @@ def outside(tmp_path_factory) -> Path:
     """The folder the grader makes scratch folders in, with a sentinel file."""
     folder = tmp_path_factory.mktemp("grading")
     (folder / "sentinel.txt").write_text("must survive")
+    (folder / "decoy-kit" / "autograder").mkdir(parents=True)
+    (folder / "decoy-kit" / "course.yaml").write_text("seed: 1\n")
+    (folder / "decoy-kit" / "autograder" / "grader.py").write_text("# must survive\n")
     return folder
 
 
@@ -74,6 +77,8 @@ def grade(outside, helpers, mnist_dir):
     cache: dict[str, GradeReport] = {}
 
     def run(name: str) -> GradeReport:
+        if os.geteuid() == 0 and not executor.namespaces_available():
+            pytest.skip("as root, the grader runs student code only inside namespaces")
         if name not in cache:
             path = helpers.submissions / f"submission-{name}.ipynb"
             config = training if name in TRAINING else quick
@@ -162,21 +167,19 @@ def test_killing_the_parent_is_refused_and_self_kill_is_reported(grade):
     assert "killed during cell 2" in report.results[0].message
 
 
+@needs_isolation
 def test_files_outside_scratch_are_untouched(grade, outside, helpers):
-    before = _fingerprint(helpers.repo_root / "autograder") | {
-        "course.yaml": hashlib.sha256((helpers.repo_root / "course.yaml").read_bytes()).hexdigest()
-    }
+    before = _fingerprint(helpers.repo_root / "autograder")
+    decoy = _fingerprint(outside / "decoy-kit")
     report = grade("delete-files")
     assert_data_checks_pass(report)
     assert (outside / "sentinel.txt").read_text() == "must survive"
     assert not (outside / "escape.txt").exists()
     assert not Path("/tmp/autograder-escape.txt").exists()
-    after = _fingerprint(helpers.repo_root / "autograder") | {
-        "course.yaml": hashlib.sha256((helpers.repo_root / "course.yaml").read_bytes()).hexdigest()
-    }
-    assert after == before
+    assert _fingerprint(outside / "decoy-kit") == decoy
+    assert _fingerprint(helpers.repo_root / "autograder") == before
     assert len([note for note in report.notes if "cell" in note]) >= 5  # every attempt failed
-    assert sorted(path.name for path in outside.iterdir()) == ["sentinel.txt"]  # scratch removed
+    assert not [path for path in outside.iterdir() if path.name.startswith("autograder-")]
 
 
 @needs_isolation
@@ -218,6 +221,7 @@ def test_deeply_nested_json_is_a_graded_failure(grade, name):
         assert "RecursionError" in message
 
 
+@needs_isolation
 def test_network_is_unreachable(grade):
     report = grade("network")
     assert_data_checks_pass(report)

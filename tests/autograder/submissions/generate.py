@@ -3,8 +3,10 @@
 The .ipynb files are committed; re-run after editing a scenario:
 ``python tests/autograder/submissions/generate.py``. Each notebook follows the
 student contract except for the one thing its name says. Hostile ones aim at the
-folder above the grader's scratch folder (where the tests put a sentinel), at the
-kit's own files and at the network; the sandbox must stop all of it.
+folder above the grader's scratch folder (where the tests put a sentinel and a decoy
+copy of the kit: never at the real kit, so a machine without a sandbox loses nothing),
+try to read the kit, swap or forge what the grader reads, and reach the network; the
+sandbox and the grader must stop all of it.
 """
 
 from __future__ import annotations
@@ -126,9 +128,10 @@ SCENARIOS: dict[str, list[str]] = {
         TARGETS,
         "(outside / 'sentinel.txt').unlink()",
         "(outside / 'escape.txt').write_text('written by a student')",
-        "(kit / 'course.yaml').write_text('stages: {}')",
+        # A decoy kit the tests make: without a sandbox these would hit it, not the repo.
+        "(outside / 'decoy-kit' / 'course.yaml').write_text('stages: {}')",
         "Path('/tmp/autograder-escape.txt').write_text('written by a student')",
-        "import shutil\n\nshutil.rmtree(kit / 'autograder')",
+        "import shutil\n\nshutil.rmtree(outside / 'decoy-kit' / 'autograder')",
         *DATA,
     ],
     "read-solution": [
