@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,6 +29,15 @@ from autograder.data import MNIST_FILES, MnistDataError, encode_idx, load_mnist,
 
 MAX_NOTEBOOK_BYTES = 50 * 2**20
 MAX_NOTES = 8
+#: Terminal escape sequences (Keras bolds parts of its errors) and other control
+#: characters, removed from every text that goes into a report.
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|[@-_])")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+
+
+def plain_text(text: str) -> str:
+    """``text`` without terminal escape sequences or control characters."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text))
 
 
 class GradingError(RuntimeError):
@@ -405,7 +415,11 @@ def grade_submission(
     if len(notes) > MAX_NOTES:
         notes = [*notes[:MAX_NOTES], f"... and {len(notes) - MAX_NOTES} more cell errors"]
     sandbox = tuple(execution.enforced) + tuple(f"not enforced: {m}" for m in execution.missing)
-    return GradeReport(name, tuple(results), tuple(notes), sandbox)
+    results = [
+        replace(result, message=plain_text(result.message), hint=plain_text(result.hint))
+        for result in results
+    ]
+    return GradeReport(name, tuple(results), tuple(plain_text(note) for note in notes), sandbox)
 
 
 def report_to_json(report: GradeReport) -> str:

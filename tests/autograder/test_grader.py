@@ -60,3 +60,11 @@ def test_bad_arguments_are_grading_errors(tmp_path, helpers):
     (tmp_path / "course.yaml").write_text("stages: {cnn: {epochs: -1}}\n")
     with pytest.raises(GradingError, match="epochs"):
         grade_submission(submission, config_path=tmp_path / "course.yaml")
+
+
+def test_plain_text_drops_terminal_escapes():
+    from autograder.grader import plain_text
+
+    keras_style = "\x1b[1mValueError\x1b[0m: Input \x1b[31m0\x1b[0m is wrong\n\ttab kept"
+    assert plain_text(keras_style) == "ValueError: Input 0 is wrong\n\ttab kept"
+    assert plain_text("\x1b]8;;http://x\x07link\x1b]8;;\x07 \x00\x7f") == "link "

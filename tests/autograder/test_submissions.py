@@ -221,6 +221,13 @@ def test_deeply_nested_json_is_a_graded_failure(grade, name):
         assert "RecursionError" in message
 
 
+def test_terminal_escapes_never_reach_the_report(grade):
+    report = grade("terminal-escapes")
+    texts = [*report.notes, *(r.message + r.hint for r in report.results)]
+    assert any("ValueError: bold and  and a bell" in note for note in report.notes)
+    assert not [text for text in texts if "\x1b" in text or "\x07" in text]
+
+
 @needs_isolation
 def test_network_is_unreachable(grade):
     report = grade("network")

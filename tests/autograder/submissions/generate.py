@@ -174,6 +174,10 @@ SCENARIOS: dict[str, list[str]] = {
         "import os\n\nwith open('.out/progress.jsonl', 'a') as progress:\n"
         "    progress.write('[' * 200000 + ']' * 200000 + '\\n')\nos._exit(0)",
     ],
+    "terminal-escapes": [
+        *DATA,
+        "raise ValueError('\\x1b[1mbold\\x1b[0m and \\x1b]0;title\\x07 and a bell \\x07')",
+    ],
     "network": [
         "import socket\n\nsocket.create_connection(('1.1.1.1', 53), timeout=3)",
         "import urllib.request\n\nurllib.request.urlopen('http://example.com', timeout=3)",
