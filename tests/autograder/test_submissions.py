@@ -143,10 +143,33 @@ def test_memory_bomb_hits_the_memory_limit(grade):
     assert any("MemoryError" in note for note in report.notes)
 
 
-def test_fork_bomb_is_contained(grade):
-    report = grade("fork-bomb")
+def _processes_of(uid: int) -> list[int]:
+    """Processes (pids) that run as ``uid``, from /proc."""
+    pids = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            lines = status.read_text().splitlines()
+        except OSError:  # it ended meanwhile
+            continue
+        uids = next((line.split()[1:] for line in lines if line.startswith("Uid:")), [])
+        if str(uid) in uids:
+            pids.append(int(status.parent.name))
+    return pids
+
+
+def test_fork_bomb_is_contained(grade, monkeypatch, outside, helpers):
+    grade("missing-functions")  # skips where this machine cannot grade
+    offset = 1_000_000 + int.from_bytes(os.urandom(3), "big")  # a uid no other run uses
+    monkeypatch.setattr(executor.secrets, "randbelow", lambda limit: offset)
+    config = helpers.course_config(cell_timeout_s=5, submission_timeout_s=240)
+    path = helpers.submissions / "submission-fork-bomb.ipynb"
+    report = grade_submission(path, config=config, workdir=outside)
     assert_data_checks_pass(report)
     assert report.notes  # the cell failed (no more processes) or timed out
+    if os.geteuid() == 0:
+        uid = executor.SANDBOX_UIDS[0] + offset
+        assert any(f"unprivileged uid {uid} " in line for line in report.sandbox)
+        assert _processes_of(uid) == []  # every forked copy is gone
 
 
 def test_sys_exit_is_an_ordinary_cell_error(grade):
