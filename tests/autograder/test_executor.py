@@ -15,7 +15,8 @@ def _cells(*sources: str) -> list[dict[str, object]]:
 
 @pytest.fixture
 def run(tmp_path, mnist_dir):
-    def run_cells(*sources: str, **limits: float) -> tuple[executor.Execution, object]:
+    def run_cells(*sources: str, config_file=None, **limits: float
+                  ) -> tuple[executor.Execution, object]:  # fmt: skip
         settings = {"submission_timeout_s": 60, "cell_timeout_s": 10, "memory_mb": 6144,
                     "max_processes": 256, **limits}  # fmt: skip
         scratch, trusted = tmp_path / "scratch", tmp_path / "trusted"
@@ -23,6 +24,7 @@ def run(tmp_path, mnist_dir):
         execution = executor.run_cells(
             _cells(*sources), np.zeros((7, 28, 28), np.uint8), scratch=scratch, trusted=trusted,
             data_dir=mnist_dir, limits=executor.Limits(**settings), seed=42,
+            config_file=config_file,
         )  # fmt: skip
         return execution, scratch / ".out"
 
@@ -71,3 +73,15 @@ def test_root_without_namespaces_is_refused_unless_allowed(monkeypatch, helpers,
             helpers.submissions / "submission-missing-functions.ipynb",
             config=helpers.course_config(cell_timeout_s=10), workdir=tmp_path,
         )  # fmt: skip
+
+
+def test_the_harness_reads_a_copy_of_course_yaml(run, helpers):
+    execution, out = run(
+        "from autograder.config import load_config\n"
+        "from autograder.data import load_mnist\n"
+        "assert load_config().source.parent.name == '.grader', load_config().source\n"
+        "assert load_mnist()[1][0].shape == (10000, 28, 28)",
+        config_file=helpers.repo_root / "course.yaml",
+    )
+    assert execution.reason is None, execution.output_tail
+    assert '"status": "ok"' in (out / "manifest.json").read_text(), execution.output_tail
