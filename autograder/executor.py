@@ -46,6 +46,17 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")
 COVERED = ("/tmp", "/var/tmp", "/dev/shm", "/home", "/root")
 PACKAGE = Path(__file__).resolve().parent
 KIT = PACKAGE.parent
+#: Folders too general to cover when the kit sits directly in one of them.
+SYSTEM_FOLDERS = ("/", "/usr", "/usr/local", "/opt", "/srv", "/var", "/mnt", "/media")
+
+
+def covered_folders() -> list[str]:
+    """What the sandbox sees empty: the shared folders above, the kit, and the folder
+    the kit is in (other checkouts of the course, with their solutions, live there)."""
+    covers = [*COVERED, str(KIT)]
+    if str(KIT.parent) not in SYSTEM_FOLDERS:
+        covers.append(str(KIT.parent))
+    return covers
 
 
 @dataclass(frozen=True)
@@ -281,7 +292,7 @@ def run_cells(
     cgroups = Cgroups(memory, limits.max_processes)
     spec = {
         "namespaces": isolated,
-        "cover": [*COVERED, str(KIT)],
+        "cover": covered_folders(),
         "expose": [
             sys.base_prefix, sys.prefix, sys.exec_prefix, str(PACKAGE), str(data_dir),
             str(scratch),

@@ -214,6 +214,7 @@ def test_the_kit_and_other_scratch_folders_are_invisible(grade):
     assert "FileNotFoundError" in errors["cell 2"]  # .git
     assert "IndexError" in errors["cell 3"]  # nothing else of the kit
     assert "IndexError" in errors["cell 4"]  # no other folder in /tmp
+    assert "IndexError" in errors["cell 5"]  # no other checkout next to the kit
 
 
 @needs_isolation

@@ -143,6 +143,9 @@ SCENARIOS: dict[str, list[str]] = {
         "others = [name for name in os.listdir('/tmp')\n"
         "          if not str(Path.cwd()).startswith(f'/tmp/{name}/')]\n"
         "print(others[0])",
+        "siblings = [name for name in os.listdir(kit.parent) if name != kit.name\n"
+        "            and not os.environ['MNIST_DATA'].startswith(f'{kit.parent / name}/')]\n"
+        "print(siblings[0])",
         *DATA,
     ],
     # The tests plant outside/planted: a manifest, a normalize.npy and a trained model.
