@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
@@ -20,6 +21,16 @@ def _write(path: str | os.PathLike[str], text: str) -> None:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise GradingError(f"{target}: cannot write the report ({exc.strerror})") from None
+
+
+def _progress_printer(quiet: bool) -> Callable[[str], None]:
+    """Progress lines go to stderr, so stdout holds only the result."""
+
+    def progress(message: str) -> None:
+        if not quiet:
+            print(f"autograder: {message}", file=sys.stderr, flush=True)
+
+    return progress
 
 
 def grade(
@@ -43,10 +54,7 @@ def grade(
     $GITHUB_OUTPUT when set (else prints it).
     """
     out = stream or sys.stdout
-
-    def progress(message: str) -> None:
-        if not quiet:
-            print(f"autograder: {message}", file=sys.stderr, flush=True)
+    progress = _progress_printer(quiet)
 
     report = grade_submission(
         submission,
@@ -90,10 +98,7 @@ def grade_all(
 ) -> list[tuple[batch.Submission, GradeReport]]:
     """Grade every submission in ``folder``; print a score table; write reports and a CSV."""
     out = stream or sys.stdout
-
-    def progress(message: str) -> None:
-        if not quiet:
-            print(f"autograder: {message}", file=sys.stderr, flush=True)
+    progress = _progress_printer(quiet)
 
     graded = batch.grade_all(
         folder,
