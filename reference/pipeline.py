@@ -108,11 +108,9 @@ def train_stage(
     return model, result, measured
 
 
-def summary_markdown(results: list[StageResult], config: CourseConfig) -> str:
-    """A short Markdown table of the models against their course.yaml bars."""
+def summary_table(results: list[StageResult]) -> str:
+    """The three models against their course.yaml bars, as a Markdown table."""
     lines = [
-        f"# {config.course.title}: reference pipeline",
-        "",
         "| model | test accuracy | course bar | meets bar | parameters | epochs | batch | "
         "train seconds |",
         "|---|---|---|---|---|---|---|---|",
@@ -123,6 +121,12 @@ def summary_markdown(results: list[StageResult], config: CourseConfig) -> str:
             f"{'yes' if r.meets_bar else '**no**'} | {r.parameters:,} | {r.epochs} | "
             f"{r.batch_size} | {r.train_seconds:.1f} |"
         )
+    return "\n".join(lines)
+
+
+def summary_markdown(results: list[StageResult], config: CourseConfig) -> str:
+    """The report's summary page: the table, the total time and the plots."""
+    lines = [f"# {config.course.title}: reference pipeline", "", summary_table(results)]
     total = sum(r.train_seconds for r in results)
     lines += [
         "",
@@ -205,6 +209,6 @@ def run_pipeline(
     (output / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
     (output / "summary.md").write_text(summary_markdown(results, config), encoding="utf-8")
     progress("")
-    progress(summary_markdown(results, config).split("\n\n")[1])
+    progress(summary_table(results))
     progress(f"\nDone in {time.perf_counter() - started:.0f} s; report in {output}/")
     return results
