@@ -67,3 +67,17 @@ def test_builder_defaults_are_the_course_defaults(tmp_path) -> None:
     for stage, builder in BUILDERS.items():
         default = inspect.signature(builder).parameters["learning_rate"].default
         assert default == defaults.stages[stage].learning_rate, stage
+
+
+def test_grader_prepares_inputs_as_the_reference_does(small_mnist) -> None:
+    """The grader's own preprocessing and the reference's must not drift apart."""
+    import numpy as np
+
+    from autograder.checks.evaluation import prepare_images
+    from reference.data import normalize
+    from reference.pipeline import BUILDERS, model_inputs
+
+    _, (x_test, _) = small_mnist
+    for stage, builder in BUILDERS.items():
+        expected = model_inputs(stage, normalize(x_test[:50]))
+        assert np.allclose(prepare_images(builder(), x_test[:50]), expected), stage
