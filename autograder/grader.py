@@ -262,13 +262,7 @@ def _judge(
             except Exception as exc:  # a loaded model can still fail on real inputs
                 problem = f"{variable} could not be evaluated: {type(exc).__name__}: {exc}"[:500]
                 measurement = retrained = None
-        steps = info.get("optimizer_steps")
-        evidence = models.TrainingEvidence(
-            optimizer_steps=steps if isinstance(steps, int) else None,
-            loss=str(info.get("loss"))[:200] if info.get("loss") is not None else None,
-            labels_one_hot=manifest.get("labels_one_hot") is True,
-            errors=cell_errors,
-        )
+        evidence = models.training_evidence(info, manifest, cell_errors)
         results += [
             models.check_structure(stage, model, config=config, problem=problem),
             models.check_trained(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autograder.checks.evaluation import Measurement, input_shape
 from autograder.checks.result import CheckResult, spec_for
@@ -35,6 +35,20 @@ class TrainingEvidence:
     loss: str | None = None
     labels_one_hot: bool = False
     errors: tuple[str, ...] = ()
+
+
+def training_evidence(
+    info: Mapping[str, Any], manifest: Mapping[str, Any], errors: tuple[str, ...]
+) -> TrainingEvidence:
+    """The clues the sandbox exported about one model (``info``, its manifest entry),
+    validated field by field: student code may have written any of them."""
+    steps = info.get("optimizer_steps")
+    return TrainingEvidence(
+        optimizer_steps=steps if isinstance(steps, int) else None,
+        loss=str(info.get("loss"))[:200] if info.get("loss") is not None else None,
+        labels_one_hot=manifest.get("labels_one_hot") is True,
+        errors=errors,
+    )
 
 
 def _check_stage(stage: str) -> None:

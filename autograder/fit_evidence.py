@@ -1,0 +1,91 @@
+"""Clues about how each model was trained, recorded inside the sandbox for hints only.
+
+The harness wraps ``keras.Model.fit`` before student code runs; every call records
+the shapes, dtypes and value ranges of the arrays passed in, the loss, and the error
+``fit`` raised, if any. Student code can undo the wrapper or forge the records, so
+the trusted side uses them only to choose a hint, never for points.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from typing import Any
+
+MAX_CALLS = 8
+MAX_TEXT = 300
+_ATTRIBUTE = "_autograder_fit_calls"
+
+#: Taken now, before any student code runs.
+_getattr = getattr
+_setattr = setattr
+_id = id
+
+
+def _describe_array(value: Any) -> dict[str, Any] | None:
+    """Shape, dtype and value range of an array-like, or None for anything else."""
+    import numpy as np
+
+    try:
+        array = np.asarray(value)
+    except Exception:  # a dataset, a generator or a broken object: no clue
+        return None
+    if array.dtype == object:
+        return None
+    described: dict[str, Any] = {"shape": [int(size) for size in array.shape]}
+    described["dtype"] = str(array.dtype)
+    if array.size and (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        described["min"] = float(array.min())
+        described["max"] = float(array.max())
+    return described
+
+
+def _loss_name(model: Any) -> str:
+    loss = _getattr(model, "loss", None)
+    name = _getattr(loss, "__name__", None) or _getattr(loss, "name", None) or loss
+    return str(name)[:MAX_TEXT]
+
+
+def install() -> bool:
+    """Wrap ``keras.Model.fit`` when Keras is imported; returns whether it was."""
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return False
+    original = keras.Model.fit
+    if _getattr(original, "_autograder_wrapped", False):
+        return True
+
+    def fit(self: Any, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        record: dict[str, Any] = {"loss": _loss_name(self)}
+        try:
+            record["x"] = _describe_array(x)
+            record["y"] = _describe_array(y)
+        except Exception:  # noqa: BLE001 - clues only
+            pass
+        calls = _getattr(self, _ATTRIBUTE, None)
+        if not isinstance(calls, list):
+            calls = []
+            with contextlib.suppress(Exception):
+                object.__setattr__(self, _ATTRIBUTE, calls)
+        if len(calls) < MAX_CALLS:
+            calls.append(record)
+        try:
+            return original(self, x, y, *args, **kwargs)
+        except BaseException as exc:
+            record["error_type"] = type(exc).__name__
+            record["error"] = str(exc)[:MAX_TEXT]
+            raise
+
+    fit._autograder_wrapped = True  # type: ignore[attr-defined]
+    fit.__doc__ = original.__doc__
+    fit.__wrapped__ = original  # type: ignore[attr-defined]
+    keras.Model.fit = fit
+    return True
+
+
+def records(model: Any) -> list[dict[str, Any]]:
+    """The fit calls recorded on ``model`` (an empty list when none or when tampered)."""
+    calls = _getattr(model, _ATTRIBUTE, None)
+    if not isinstance(calls, list):
+        return []
+    return [call for call in calls[:MAX_CALLS] if isinstance(call, dict)]
