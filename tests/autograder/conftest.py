@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
+from autograder import executor
 from autograder.config import CourseConfig, load_config
+from autograder.grader import GradeReport, grade_submission
 
 if TYPE_CHECKING:
     import keras
@@ -74,3 +79,60 @@ def helpers() -> SimpleNamespace:
         submissions=SUBMISSIONS,
         repo_root=REPO_ROOT,
     )
+
+
+#: Notebooks that train: a generous cell limit so a busy machine cannot fail them.
+TRAINING = {"good-subset", "monkeypatch", "accuracy-by-hand", "lambda-layer",
+            "one-hot-sparse-loss", "wrong-architectures"}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def outside(tmp_path_factory) -> Path:
+    """The folder the grader makes scratch folders in, with a sentinel file."""
+    folder = tmp_path_factory.mktemp("grading")
+    (folder / "sentinel.txt").write_text("must survive")
+    (folder / "decoy-kit" / "autograder").mkdir(parents=True)
+    (folder / "decoy-kit" / "course.yaml").write_text("seed: 1\n")
+    (folder / "decoy-kit" / "autograder" / "grader.py").write_text("# must survive\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def planted(outside, helpers, mnist) -> Path:
+    """What a notebook would like graded instead of its own work: a manifest, a correct
+    normalize() output and a model with the right structure, outside its scratch folder."""
+    from autograder.checks.data import probe_images
+
+    folder = outside / "planted"
+    folder.mkdir(exist_ok=True)
+    np.save(folder / "normalize.npy", probe_images(mnist[1][0]).astype("float32") / 255.0)
+    helpers.baseline().save(folder / "baseline.keras")
+    manifest = {
+        "cells": [],
+        "functions": {"normalize": None},
+        "models": {"baseline": {"variable": "baseline_model", "defined": True}},
+        "files": {"normalize": "normalize.npy", "baseline": "baseline.keras"},
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def grade(outside, helpers, mnist_dir):
+    """Grade a fixture notebook once per module, with short test limits."""
+    quick = helpers.course_config(cell_timeout_s=5, submission_timeout_s=240)
+    training_config = helpers.course_config(cell_timeout_s=180, submission_timeout_s=400)
+    cache: dict[str, GradeReport] = {}
+
+    def run(name: str, *, training: bool | None = None) -> GradeReport:
+        """``training``: the notebook trains models (default: whether it is in TRAINING)."""
+        if os.geteuid() == 0 and not executor.namespaces_available():
+            pytest.skip("as root, the grader runs student code only inside namespaces")
+        if name not in cache:
+            path = helpers.submissions / f"submission-{name}.ipynb"
+            trains = name in TRAINING if training is None else training
+            config = training_config if trains else quick
+            cache[name] = grade_submission(path, config=config, workdir=outside)
+        return cache[name]
+
+    return run

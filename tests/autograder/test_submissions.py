@@ -13,18 +13,12 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from autograder import executor
 from autograder.grader import GradeReport, grade_submission
 
 DATA_CHECKS = ("data.load", "data.normalize", "data.flatten")
-#: Notebooks that train: a generous cell limit so a busy machine cannot fail them.
-TRAINING = {"good-subset", "monkeypatch", "accuracy-by-hand", "lambda-layer",
-            "one-hot-sparse-loss", "wrong-architectures"}  # fmt: skip
-
-
 needs_isolation = pytest.mark.skipif(
     not executor.namespaces_available(), reason="needs Linux namespaces (root and unshare)"
 )
@@ -36,56 +30,6 @@ def _fingerprint(folder: Path) -> dict[str, str]:
         for path in sorted(folder.rglob("*.py")) + [folder / "course.yaml"]
         if path.is_file() and ".venv" not in path.parts
     }
-
-
-@pytest.fixture(scope="module")
-def outside(tmp_path_factory) -> Path:
-    """The folder the grader makes scratch folders in, with a sentinel file."""
-    folder = tmp_path_factory.mktemp("grading")
-    (folder / "sentinel.txt").write_text("must survive")
-    (folder / "decoy-kit" / "autograder").mkdir(parents=True)
-    (folder / "decoy-kit" / "course.yaml").write_text("seed: 1\n")
-    (folder / "decoy-kit" / "autograder" / "grader.py").write_text("# must survive\n")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def planted(outside, helpers, mnist) -> Path:
-    """What a notebook would like graded instead of its own work: a manifest, a correct
-    normalize() output and a model with the right structure, outside its scratch folder."""
-    from autograder.checks.data import probe_images
-
-    folder = outside / "planted"
-    folder.mkdir(exist_ok=True)
-    np.save(folder / "normalize.npy", probe_images(mnist[1][0]).astype("float32") / 255.0)
-    helpers.baseline().save(folder / "baseline.keras")
-    manifest = {
-        "cells": [],
-        "functions": {"normalize": None},
-        "models": {"baseline": {"variable": "baseline_model", "defined": True}},
-        "files": {"normalize": "normalize.npy", "baseline": "baseline.keras"},
-    }
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-    return folder
-
-
-@pytest.fixture(scope="module")
-def grade(outside, helpers, mnist_dir):
-    """Grade a fixture notebook once per module, with short test limits."""
-    quick = helpers.course_config(cell_timeout_s=5, submission_timeout_s=240)
-    training = helpers.course_config(cell_timeout_s=180, submission_timeout_s=400)
-    cache: dict[str, GradeReport] = {}
-
-    def run(name: str) -> GradeReport:
-        if os.geteuid() == 0 and not executor.namespaces_available():
-            pytest.skip("as root, the grader runs student code only inside namespaces")
-        if name not in cache:
-            path = helpers.submissions / f"submission-{name}.ipynb"
-            config = training if name in TRAINING else quick
-            cache[name] = grade_submission(path, config=config, workdir=outside)
-        return cache[name]
-
-    return run
 
 
 def results(report: GradeReport) -> dict[str, object]:

@@ -258,6 +258,9 @@ SCENARIOS: dict[str, list[str]] = {
         FUNCTIONS.replace("images.reshape(len(images), 784)", "images.reshape(-1)"),
         FLATTENED,
     ],
+    # Sandbox hardening (each scenario added below its own heading, in its own edit).
+    # Trusted model judge hardening.
+    # Hints chosen from evidence of the mistake.
 }
 
 
