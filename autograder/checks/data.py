@@ -42,12 +42,21 @@ class ArrayEvidence:
         return cls(ArraySummary.of(array), head)
 
 
-def probe_images(test_images: np.ndarray) -> np.ndarray:
-    """Images the grader feeds to normalize() and flatten(): five canonical test
-    digits, an all-black and an all-white one (7, an odd count, catches sizes typed in)."""
+def probe_images(test_images: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+    """Images the grader feeds to normalize() and flatten(): five test digits, an
+    all-black and an all-white one (7, an odd count, catches sizes typed in).
+
+    With ``rng`` the five digits are drawn at random, so student code cannot know the
+    probe in advance and write the expected outputs without a working function; the
+    notebook's self-checks use the first five."""
+    if rng is None:
+        digits = np.asarray(test_images[:5], dtype=np.uint8)
+    else:
+        picked = np.sort(rng.choice(len(test_images), size=5, replace=False))
+        digits = np.asarray(test_images[picked], dtype=np.uint8)
     black = np.zeros((1, 28, 28), dtype=np.uint8)
     white = np.full((1, 28, 28), 255, dtype=np.uint8)
-    return np.concatenate([np.asarray(test_images[:5], dtype=np.uint8), black, white])
+    return np.concatenate([digits, black, white])
 
 
 def _labels_hint(name: str, summary: ArraySummary) -> str | None:
