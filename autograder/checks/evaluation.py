@@ -21,6 +21,19 @@ PREDICT_BATCH = 1000
 MAX_BATCH_VALUES = 100_000_000
 #: Images used to test whether a failing model was trained on unscaled pixels.
 DIAGNOSTIC_IMAGES = 1000
+#: With retrain on: a submitted model this far above what its own architecture reaches
+#: when re-trained on the training data was most likely fitted to the test set.
+NOT_REPRODUCED_MARGIN = 0.05
+NOT_REPRODUCED_NOTE = (
+    "{variable}: its submitted weights score {measured:.2%} on the test set, but the same "
+    "architecture re-trained from scratch on the training data reaches {retrained:.2%}; "
+    "the accuracy was not reproduced by re-training (weights fitted to the test set?). "
+    "The re-trained accuracy is the one graded."
+)
+#: Config keys a re-trained copy gets from Keras' defaults, never from the submission:
+#: weights set by hand (initializers), penalties, and frozen or odd number types.
+_RESET_SUFFIXES = ("_initializer", "_regularizer", "_constraint")
+_RESET_KEYS = {"dtype", "dtype_policy", "seed"}
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,50 @@ def measure(
     return Measurement(value, len(images), unscaled, retrained)
 
 
+def not_reproduced_note(variable: str, measured: Measurement, retrained: Measurement) -> str | None:
+    """The report note for a submitted accuracy that re-training does not come near."""
+    if measured.accuracy - retrained.accuracy <= NOT_REPRODUCED_MARGIN:
+        return None
+    return NOT_REPRODUCED_NOTE.format(
+        variable=variable, measured=measured.accuracy, retrained=retrained.accuracy
+    )
+
+
+def default_settings(config: object) -> object:
+    """A layer config with initializers, regularizers, constraints and dtype policies
+    left to Keras' defaults and every layer trainable: only types and sizes remain."""
+    if isinstance(config, list):
+        return [default_settings(value) for value in config]
+    if not isinstance(config, dict):
+        return config
+    cleaned = {}
+    for key, value in config.items():
+        if key in _RESET_KEYS or key.endswith(_RESET_SUFFIXES):
+            continue
+        cleaned[key] = True if key == "trainable" else default_settings(value)
+    return cleaned
+
+
+def fresh_copy(model: keras.Model) -> keras.Model:
+    """The submitted architecture rebuilt from layer types and sizes alone: a nested
+    model is rebuilt layer by layer too, so nothing fitted or frozen survives."""
+    import keras
+
+    def rebuild(layer: keras.layers.Layer) -> keras.layers.Layer:
+        if isinstance(layer, keras.layers.InputLayer):
+            return layer
+        config = default_settings(layer.get_config())
+        return type(layer).from_config(config)
+
+    fresh = keras.models.clone_model(model, clone_function=rebuild)
+    stack: list[keras.layers.Layer] = [fresh]
+    while stack:  # trainable=True on a model does not reach layers frozen inside it
+        layer = stack.pop()
+        layer.trainable = True
+        stack += list(getattr(layer, "layers", []))
+    return fresh
+
+
 def retrain(
     model: keras.Model,
     images: np.ndarray,
@@ -124,7 +181,7 @@ def retrain(
 
     budget = config.stages[stage]
     keras.utils.set_random_seed(config.seed)
-    fresh = keras.models.clone_model(model)
+    fresh = fresh_copy(model)
     fresh.compile(
         optimizer=keras.optimizers.Adam(learning_rate=budget.learning_rate),
         loss="sparse_categorical_crossentropy",
