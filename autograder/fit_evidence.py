@@ -40,6 +40,15 @@ def _describe_array(value: Any) -> dict[str, Any] | None:
     return described
 
 
+def _input_shape(model: Any) -> list[int | None] | None:
+    """The model's keras.Input shape, None when it has none yet (built by fit)."""
+    try:
+        shape = model.inputs[0].shape
+    except Exception:  # noqa: BLE001 - an unbuilt model has no inputs
+        return None
+    return [None if size is None else int(size) for size in shape]
+
+
 def _loss_name(model: Any) -> str:
     loss = _getattr(model, "loss", None)
     name = _getattr(loss, "__name__", None) or _getattr(loss, "name", None) or loss
@@ -60,6 +69,7 @@ def install() -> bool:
         try:
             record["x"] = _describe_array(x)
             record["y"] = _describe_array(y)
+            record["input_shape"] = _input_shape(self)
         except Exception:  # noqa: BLE001 - clues only
             pass
         calls = _getattr(self, _ATTRIBUTE, None)

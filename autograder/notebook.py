@@ -115,29 +115,37 @@ def check_model_structure(stage: str, model: keras.Model) -> CheckResult:
     return _report(models.check_structure(stage, model, config=_config()))
 
 
-def check_model_trained(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
-    """The model classifies the test images far better than chance."""
+def _judged(stage: str, model: keras.Model, y_test: object) -> dict[str, object]:
+    """Measurement, problem and architecture verdict of a live model, for the checks."""
     try:
         measurement, problem = _measure(stage, model), None
     except ValueError as exc:
-        measurement, problem = None, f"The model could not be evaluated: {exc}."
+        measurement = None
+        problem = models.ModelProblem("not_evaluable", f"The model could not be evaluated: {exc}.")
     steps = getattr(getattr(model, "optimizer", None), "iterations", None)
     evidence = models.TrainingEvidence(
         optimizer_steps=int(np.asarray(steps)) if steps is not None else None,
         loss=str(getattr(model, "loss", None)),
         labels_one_hot=np.asarray(y_test).ndim == 2,
     )
-    return _report(
-        models.check_trained(
-            stage, measurement, config=_config(), problem=problem, evidence=evidence
-        )
-    )
+    structure = models.check_structure(stage, model, config=_config())
+    return {
+        "measurement": measurement,
+        "problem": problem,
+        "evidence": evidence,
+        "structure": structure,
+    }
+
+
+def check_model_trained(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
+    """The model classifies the test images far better than chance."""
+    judged = _judged(stage, model, y_test)
+    measurement = judged.pop("measurement")
+    return _report(models.check_trained(stage, measurement, config=_config(), **judged))
 
 
 def check_accuracy(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
     """Test accuracy, computed from the raw test images the canonical way, reaches the bar."""
-    try:
-        measurement, problem = _measure(stage, model), None
-    except ValueError as exc:
-        measurement, problem = None, f"The model could not be evaluated: {exc}."
-    return _report(models.check_accuracy(stage, measurement, config=_config(), problem=problem))
+    judged = _judged(stage, model, y_test)
+    measurement = judged.pop("measurement")
+    return _report(models.check_accuracy(stage, measurement, config=_config(), **judged))

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from autograder.arrays import HEAD_ROWS, ArraySummary
+from autograder.checks.hints import Advice, advise
 from autograder.checks.result import CheckResult, spec_for
 from autograder.config import CourseConfig
 from autograder.data import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
@@ -59,13 +60,9 @@ def probe_images(test_images: np.ndarray, rng: np.random.Generator | None = None
     return np.concatenate([digits, black, white])
 
 
-def _labels_hint(name: str, summary: ArraySummary) -> str | None:
+def _labels_hint(name: str, summary: ArraySummary) -> Advice | None:
     if len(summary.shape) == 2 and summary.shape[1] == 10:
-        return (
-            f"{name} looks one-hot encoded {summary.shape}. Keep the integer labels 0-9 that "
-            "load_mnist() returns: the course's models use sparse_categorical_crossentropy, "
-            "which expects integer labels."
-        )
+        return advise("labels_one_hot", name=name, shape=summary.shape)
     return None
 
 
@@ -75,33 +72,24 @@ def check_load(arrays: Mapping[str, ArraySummary | None], *, config: CourseConfi
     for name, idx in LOADED.items():
         summary = arrays.get(name)
         if summary is None:
-            return spec.failed(
-                f"{name} is not defined.",
-                "Load the data with `(X_train, y_train), (X_test, y_test) = load_mnist()` "
-                "(from autograder.data) and keep these four names.",
-            )
+            return spec.failed(f"{name} is not defined.", advise("load_missing"))
         if name.startswith("y") and (hint := _labels_hint(name, summary)):
             return spec.failed(f"{name} has shape {summary.shape}.", hint)
         if summary.shape != idx.shape:
             return spec.failed(
                 f"{name} has shape {summary.shape}, expected {idx.shape}.",
-                "Keep the arrays exactly as load_mnist() returns them; reshape or flatten "
-                "into new variables (e.g. X_train_flattened) instead.",
+                advise("loaded_arrays_reshaped"),
             )
         if summary.dtype != "uint8":
             scaled = summary.is_float and summary.maximum is not None and summary.maximum <= 1.0
             return spec.failed(
                 f"{name} has dtype {summary.dtype}, expected uint8 (raw grey levels 0-255).",
-                "It looks already normalized: keep the loaded arrays unchanged and call "
-                "normalize() where you need scaled pixels."
-                if scaled
-                else "Keep the arrays exactly as load_mnist() returns them.",
+                advise("loaded_arrays_normalized" if scaled else "loaded_arrays_converted"),
             )
         if summary.idx_sha256 != idx.sha256:
             return spec.failed(
                 f"{name} has the right shape and dtype but not the MNIST values.",
-                "Load it with load_mnist() and do not modify it in place (no shuffling, "
-                "sorting or editing of the loaded arrays).",
+                advise("loaded_arrays_modified"),
             )
     return spec.passed("X_train, y_train, X_test, y_test are the MNIST data, as loaded.")
 
@@ -117,14 +105,11 @@ def _scale_of(values: np.ndarray, raw: np.ndarray) -> float | None:
     return None
 
 
-def _not_written_hint(function: str, error: str) -> str | None:
+def _not_written_hint(function: str, error: str) -> Advice | None:
     """The release's stub raises NotImplementedError: say "not written yet", not a mistake."""
     if not error.startswith("NotImplementedError"):
         return None
-    return (
-        f"{function}() is not written yet: replace the `raise NotImplementedError(...)` line "
-        "in its cell with your code."
-    )
+    return advise("not_written_yet", function=function)
 
 
 def check_normalize(
@@ -139,9 +124,7 @@ def check_normalize(
     if error is not None:
         return spec.failed(
             f"normalize() could not be checked: {error}",
-            _not_written_hint("normalize", error)
-            or "Define `def normalize(images):` returning `images / 255.0`; it must work on "
-            "any number of 28x28 uint8 images.",
+            _not_written_hint("normalize", error) or advise("normalize_missing"),
         )
     try:
         values = np.asarray(output)
@@ -153,57 +136,48 @@ def check_normalize(
     if values is None or not np.issubdtype(values.dtype, np.number):
         return spec.failed(
             f"normalize() returned {type(output).__name__} {reason}, not an array of numbers.",
-            "Return the scaled images, e.g. `return images / 255.0` (did you forget `return`?).",
+            advise("normalize_no_array"),
         )
     if values.shape != probe.shape:
         return spec.failed(
             f"normalize() changed the shape: {probe.shape} in, {values.shape} out.",
-            "normalize() must only scale the values; flattening is flatten()'s job.",
+            advise("normalize_changes_shape"),
         )
     scale = _scale_of(values, probe)
     if scale == 1.0:
         return spec.failed(
             "normalize() returned the pixels unchanged (values up to 255).",
-            "Pixels were not divided by 255: return `images / 255.0` so values lie in [0, 1].",
+            advise("not_divided_by_255"),
         )
     if scale is not None and scale < 1 / 255:
         return spec.failed(
             "normalize() returned values no larger than 1/255: the pixels were divided by 255 "
             "twice.",
-            "Divide by 255 exactly once. If the images were already scaled before calling "
-            "normalize(), pass the raw uint8 images instead.",
+            advise("divided_twice"),
         )
     if not np.issubdtype(values.dtype, np.floating):
         return spec.failed(
             f"normalize() returned {values.dtype} values, so the scaled pixels were rounded.",
-            "Use true division to get floats: `images / 255.0` (not `//`), and do not cast "
-            "the result back to an integer type.",
+            advise("integer_division"),
         )
     if scale is None:
         low, high = float(values.min()), float(values.max())
         return spec.failed(
             f"normalize() returned values in [{low:.3g}, {high:.3g}] that are not the pixels "
             "divided by 255.",
-            "Use the fixed scale of the pixel format, `images / 255.0`, not per-image "
-            "statistics (mean, std or max), so every image is scaled the same way.",
+            advise("per_image_scaling"),
         )
     return spec.passed("normalize() scales pixels to [0, 1] by dividing by 255.")
 
 
-def _flatten_hint(shape: tuple[int, ...], n: int) -> str:
+def _flatten_hint(shape: tuple[int, ...], n: int) -> Advice:
     if shape == (n * PIXELS,):
-        return (
-            "All images were flattened into one long vector. Keep one row per image: "
-            "`images.reshape(len(images), 784)`."
-        )
+        return advise("flatten_one_vector")
     if shape == (PIXELS, n):
-        return "The result is transposed: use `images.reshape(len(images), 784)`, rows = images."
+        return advise("flatten_transposed")
     if len(shape) >= 3:
-        return "The images were not flattened: use `images.reshape(len(images), 784)`."
-    return (
-        "Flattened to the wrong shape. Each 28x28 image becomes one row of 784 values: "
-        "`images.reshape(len(images), 784)`; do not type the number of images in."
-    )
+        return advise("not_flattened")
+    return advise("flatten_wrong_shape")
 
 
 def check_flatten(
@@ -225,12 +199,9 @@ def check_flatten(
     if error is not None:
         hint = _not_written_hint("flatten", error) or _flatten_hint((), n)
         if error.startswith("it is not"):
-            hint = "Define `def flatten(images):` returning `images.reshape(len(images), 784)`."
+            hint = advise("flatten_missing")
         elif "reshape" in error and ("60000" in error or "10000" in error):
-            hint = (
-                "flatten() seems to assume a fixed number of images. Use "
-                "`images.reshape(len(images), 784)` so it works for any number."
-            )
+            hint = advise("flatten_fixed_count")
         return spec.failed(f"flatten() could not be checked: {error}", hint)
     try:
         values = np.asarray(output)
@@ -239,7 +210,7 @@ def check_flatten(
     if not np.issubdtype(values.dtype, np.number):
         return spec.failed(
             f"flatten() returned {type(output).__name__}, not an array of numbers.",
-            "Return the reshaped images: `return images.reshape(len(images), 784)`.",
+            advise("flatten_no_array"),
         )
     if values.shape != (n, PIXELS):
         return spec.failed(
@@ -249,16 +220,16 @@ def check_flatten(
     if _scale_of(values, probe.reshape(n, PIXELS)) is None:
         return spec.failed(
             "flatten() returned the right shape but the pixels are in the wrong order or changed.",
-            "Flatten each image row by row with `images.reshape(len(images), 784)` "
-            "(no transposing, no sorting).",
+            advise("flatten_reorders"),
         )
     for name, count in FLATTENED.items():
         evidence = flattened.get(name)
         if evidence is None:
             return spec.failed(
                 f"{name} is not defined.",
-                f"Create it with flatten(), e.g. `{name} = flatten(normalize("
-                f"{name.removesuffix('_flattened')}))`.",
+                advise(
+                    "flattened_array_missing", name=name, images=name.removesuffix("_flattened")
+                ),
             )
         shape = evidence.summary.shape
         if shape != (count, PIXELS):
@@ -271,7 +242,8 @@ def check_flatten(
         if head is None or _scale_of(np.asarray(head)[: len(rows)], rows[: len(head)]) is None:
             return spec.failed(
                 f"{name} has the right shape but its rows are not the images in order.",
-                f"Build it from the loaded images without shuffling: "
-                f"`{name} = flatten(normalize({name.removesuffix('_flattened')}))`.",
+                advise(
+                    "flattened_rows_reordered", name=name, images=name.removesuffix("_flattened")
+                ),
             )
     return spec.passed("flatten() and the flattened arrays have one 784-value row per image.")

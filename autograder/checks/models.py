@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from autograder.checks.evaluation import Measurement, input_shape
+from autograder.checks.hints import Advice, advise
 from autograder.checks.result import CheckResult, spec_for
 from autograder.config import STAGES, CourseConfig
 
@@ -27,6 +28,90 @@ BUILDER_NAMES = {
 CHANCE = 0.1
 
 
+ProblemKind = Literal["missing", "custom_layer", "too_large", "unusable", "not_evaluable"]
+#: The hint each kind of problem gets (autograder.checks.hints ids).
+PROBLEM_HINTS: dict[str, str] = {
+    "missing": "model_missing",
+    "custom_layer": "custom_layer",
+    "too_large": "model_too_large",
+    "unusable": "model_unusable",
+    "not_evaluable": "model_unusable",
+}
+#: Pixel values above this in what fit() was given mean the images were not divided by 255.
+RAW_PIXELS_ABOVE = 1.5
+#: A model better on raw pixels than on scaled ones by this much was trained unscaled.
+UNSCALED_MARGIN = 0.05
+
+
+@dataclass(frozen=True)
+class ModelProblem:
+    """Why a stage's model could not be judged; ``kind`` chooses the hint."""
+
+    kind: ProblemKind
+    message: str
+
+
+def _shape(raw: Any) -> tuple[int | None, ...] | None:
+    if not isinstance(raw, list | tuple) or len(raw) > 8:
+        return None
+    if not all(size is None or (isinstance(size, int) and size >= 0) for size in raw):
+        return None
+    return tuple(raw)
+
+
+def _number(raw: Any) -> float | None:
+    return float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else None
+
+
+def _short(raw: Any) -> str | None:
+    return str(raw)[:200] if isinstance(raw, str) else None
+
+
+@dataclass(frozen=True)
+class FitCall:
+    """One call of ``fit`` as the sandbox recorded it (see autograder.fit_evidence)."""
+
+    x_shape: tuple[int | None, ...] | None = None
+    x_max: float | None = None
+    y_shape: tuple[int | None, ...] | None = None
+    loss: str = ""
+    input_shape: tuple[int | None, ...] | None = None
+    error_type: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def from_record(cls, raw: Any) -> FitCall | None:
+        """A validated record, or None when ``raw`` is not one (student code can write it)."""
+        if not isinstance(raw, Mapping):
+            return None
+        x = raw.get("x") if isinstance(raw.get("x"), Mapping) else {}
+        y = raw.get("y") if isinstance(raw.get("y"), Mapping) else {}
+        return cls(
+            x_shape=_shape(x.get("shape")),
+            x_max=_number(x.get("max")),
+            y_shape=_shape(y.get("shape")),
+            loss=_short(raw.get("loss")) or "",
+            input_shape=_shape(raw.get("input_shape")),
+            error_type=_short(raw.get("error_type")),
+            error=_short(raw.get("error")),
+        )
+
+    @property
+    def sparse_loss(self) -> bool:
+        return "sparse" in self.loss.lower()
+
+    @property
+    def one_hot_labels(self) -> bool:
+        return self.y_shape is not None and len(self.y_shape) == 2 and self.y_shape[1] == 10
+
+    @property
+    def wrong_input_shape(self) -> bool:
+        """The inputs' per-example shape differs from the model's keras.Input."""
+        if self.x_shape is None or self.input_shape is None:
+            return False
+        return self.x_shape[1:] != self.input_shape[1:]
+
+
 @dataclass(frozen=True)
 class TrainingEvidence:
     """Untrusted clues from the student process, used only to choose a hint."""
@@ -35,6 +120,7 @@ class TrainingEvidence:
     loss: str | None = None
     labels_one_hot: bool = False
     errors: tuple[str, ...] = ()
+    fits: tuple[FitCall, ...] = ()
 
 
 def training_evidence(
@@ -43,11 +129,14 @@ def training_evidence(
     """The clues the sandbox exported about one model (``info``, its manifest entry),
     validated field by field: student code may have written any of them."""
     steps = info.get("optimizer_steps")
+    fits = info.get("fits") if isinstance(info.get("fits"), list) else []
+    calls = (FitCall.from_record(raw) for raw in fits[:8])
     return TrainingEvidence(
-        optimizer_steps=steps if isinstance(steps, int) else None,
+        optimizer_steps=steps if isinstance(steps, int) and not isinstance(steps, bool) else None,
         loss=str(info.get("loss"))[:200] if info.get("loss") is not None else None,
         labels_one_hot=manifest.get("labels_one_hot") is True,
         errors=errors,
+        fits=tuple(call for call in calls if call is not None),
     )
 
 
@@ -81,29 +170,42 @@ def _dense_units(model: keras.Model) -> list[int]:
     return units
 
 
-def _missing(stage: str, problem: str | None) -> tuple[str, str]:
-    variable, builder = MODEL_NAMES[stage], BUILDER_NAMES[stage]
-    message = problem or f"{variable} is not defined."
-    hint = (
-        f"Define `{builder}()` returning a new compiled keras.Model, then create and train "
-        f"`{variable} = {builder}()` with `{variable}.fit(...)`; every cell must run without "
-        "errors from top to bottom."
-    )
-    return message, hint
+def _names(stage: str) -> dict[str, str]:
+    return {"variable": MODEL_NAMES[stage], "builder": BUILDER_NAMES[stage]}
+
+
+def _problem(stage: str, problem: ModelProblem | str | None) -> tuple[str, Advice]:
+    """Message and hint for a model that could not be judged."""
+    if problem is None:
+        problem = ModelProblem("missing", f"{MODEL_NAMES[stage]} is not defined.")
+    elif isinstance(problem, str):  # a reason without a kind: the generic advice
+        problem = ModelProblem("missing", problem)
+    return problem.message, advise(PROBLEM_HINTS[problem.kind], **_names(stage))
+
+
+def _expected_input(stage: str) -> str:
+    return "(28, 28, 1)" if stage == "cnn" else "(784,)"
 
 
 def check_structure(
-    stage: str, model: keras.Model | None, *, config: CourseConfig, problem: str | None = None
+    stage: str,
+    model: keras.Model | None,
+    *,
+    config: CourseConfig,
+    problem: ModelProblem | str | None = None,
 ) -> CheckResult:
     """The architecture the stage asks for (``problem`` says why ``model`` is None)."""
     _check_stage(stage)
     spec = spec_for(f"{stage}.structure", config)
     if model is None:
-        return spec.failed(*_missing(stage, problem))
+        return spec.failed(*_problem(stage, problem))
     try:
         shape = input_shape(model)[1:]
     except ValueError as exc:
-        return spec.failed(f"{MODEL_NAMES[stage]}: {exc}.", "Add a keras.Input layer.")
+        return spec.failed(
+            f"{MODEL_NAMES[stage]}: {exc}.",
+            advise("no_input_shape", input_shape=_expected_input(stage)),
+        )
     names = layer_names(model)
     dense = _dense_units(model)
     convs = [n for n in names if n.startswith("Conv")]
@@ -112,32 +214,28 @@ def check_structure(
     if outputs != [10]:
         return spec.failed(
             f"The model has outputs {outputs} ({described}); it needs one output of 10 scores.",
-            "End with `keras.layers.Dense(10, activation='softmax')`: one score per digit.",
+            advise("output_units", outputs=outputs),
         )
     if stage == "baseline":
         if len(dense) > 1 or convs:
             return spec.failed(
-                f"The baseline has a hidden layer: {described}.",
-                "The baseline is a single Dense(10) on the 784 inputs with no hidden layer. "
-                "Move extra layers to build_hidden_layer_ann().",
+                f"The baseline has a hidden layer: {described}.", advise("baseline_hidden_layer")
             )
         if tuple(shape) != (784,):
             return spec.failed(
-                f"The baseline takes inputs of shape {tuple(shape)}.",
-                "The baseline takes flattened images: start with keras.Input(shape=(784,)).",
+                f"The baseline takes inputs of shape {tuple(shape)}.", advise("ann_input_shape")
             )
         return spec.passed("Baseline: a single Dense(10) on 784 inputs.")
     if stage == "hidden_layer":
         if len(dense) < 2:
             return spec.failed(
                 f"The hidden-layer ANN has no hidden Dense layer: {described}.",
-                "Add at least one hidden layer before the output, e.g. "
-                "`keras.layers.Dense(128, activation='relu')`.",
+                advise("no_hidden_layer"),
             )
         if tuple(shape) != (784,):
             return spec.failed(
                 f"The hidden-layer ANN takes inputs of shape {tuple(shape)}.",
-                "ANNs take flattened images: start with keras.Input(shape=(784,)).",
+                advise("ann_input_shape"),
             )
         return spec.passed(f"Hidden-layer ANN: {len(dense) - 1} hidden Dense layer(s).")
     missing = [
@@ -150,48 +248,81 @@ def check_structure(
         if not present
     ]
     if "Conv2D" in missing:
-        return spec.failed(
-            f"The CNN has no Conv2D layer: {described}.",
-            "A CNN needs convolutions: add `keras.layers.Conv2D(32, (3, 3), activation='relu')` "
-            "on keras.Input(shape=(28, 28, 1)), then MaxPooling2D, Flatten and Dense(10).",
-        )
+        return spec.failed(f"The CNN has no Conv2D layer: {described}.", advise("no_conv2d"))
     if missing:
         return spec.failed(
             f"The CNN is missing {', '.join(missing)}: {described}.",
-            "Follow Conv2D with keras.layers.MaxPooling2D((2, 2)), then keras.layers.Flatten() "
-            "before the Dense output layer.",
+            advise("cnn_pooling_flatten"),
         )
     if tuple(shape) not in {(28, 28, 1), (28, 28)}:
         return spec.failed(
-            f"The CNN takes inputs of shape {tuple(shape)}.",
-            "The CNN takes images, not vectors: start with keras.Input(shape=(28, 28, 1)).",
+            f"The CNN takes inputs of shape {tuple(shape)}.", advise("cnn_input_shape")
         )
     return spec.passed("CNN: Conv2D, MaxPooling2D and Flatten present.")
 
 
-def _training_hint(stage: str, evidence: TrainingEvidence) -> str:
-    variable = MODEL_NAMES[stage]
-    loss = (evidence.loss or "").lower()
-    shape_error = any(
-        "shape" in error.lower() and ("incompatible" in error.lower() or "same" in error.lower())
-        for error in evidence.errors
-    )
-    if evidence.labels_one_hot and "sparse" in loss or ("sparse" in loss and shape_error):
-        return (
-            "The labels are one-hot but the loss is sparse_categorical_crossentropy, so fit() "
-            "failed or learnt nothing. Keep the integer labels from load_mnist() (or use "
-            "categorical_crossentropy with one-hot labels, but not both)."
+def _input_advice(given: tuple[int | None, ...], expected: tuple[int | None, ...]) -> str:
+    if expected == (784,) and len(given) >= 2:
+        return "Pass the flattened images (X_train_flattened): flatten() must return (n, 784)."
+    if len(expected) >= 2 and len(given) == 1:
+        return "The CNN takes images: pass normalize(X_train).reshape(-1, 28, 28, 1)."
+    return "Pass arrays whose shape after the first axis matches the model's keras.Input."
+
+
+def _training_advice(
+    stage: str, evidence: TrainingEvidence, measurement: Measurement
+) -> Advice | None:
+    """The mistake the evidence shows, most specific first; None when it shows none."""
+    fits = evidence.fits
+    failed = [call for call in fits if call.error_type]
+    for call in failed or fits:
+        if call.one_hot_labels and call.sparse_loss:
+            return advise("one_hot_sparse_loss", labels=call.y_shape)
+    sparse = "sparse" in (evidence.loss or "").lower()
+    if evidence.labels_one_hot and sparse and (failed or evidence.optimizer_steps == 0):
+        return advise("one_hot_sparse_loss", labels="(y_train is one-hot)")
+    for call in failed:
+        if call.wrong_input_shape:
+            given, expected = call.x_shape or (), call.input_shape or ()
+            return advise(
+                "fit_input_shape",
+                given=given,
+                expected=expected[1:],
+                advice=_input_advice(given[1:], expected[1:]),
+            )
+    if failed and len(failed) == len(fits):
+        error = f"{failed[-1].error_type}: {(failed[-1].error or '').splitlines()[0][:150]}"
+        return advise("fit_failed", error=error, **_names(stage))
+    raw = [call.x_max for call in fits if not call.error_type and call.x_max is not None]
+    if raw and max(raw) > RAW_PIXELS_ABOVE:
+        return advise(
+            "trained_on_raw_pixels", evidence=f"fit() got pixel values up to {max(raw):g}"
         )
-    if evidence.optimizer_steps == 0:
-        return (
-            f"The model never trained: its optimizer took 0 steps. Call "
-            f"`{variable}.fit(X_train_..., y_train, epochs=..., batch_size=...)` after building "
-            "it, and make sure that cell runs without errors."
+    unscaled = measurement.unscaled_accuracy
+    if unscaled is not None and unscaled > measurement.accuracy + UNSCALED_MARGIN:
+        return advise(
+            "trained_on_raw_pixels",
+            evidence=f"it scores {unscaled:.1%} on raw pixels and {measurement.accuracy:.1%} "
+            "on scaled ones",
         )
-    return (
-        f"Train `{variable}` with fit() on the normalized training images and the integer "
-        "labels; check the training cell ran without errors and the loss went down."
-    )
+    if evidence.optimizer_steps == 0 and not fits:
+        return advise("never_trained", **_names(stage))
+    return None
+
+
+def _unjudged(
+    stage: str, problem: ModelProblem | str | None, structure: CheckResult | None
+) -> tuple[str, Advice]:
+    """Message and hint when there is no measurement: a failed architecture check that
+    explains why (a model without 10 outputs cannot be scored) wins over the problem."""
+    message, advice = _problem(stage, problem)
+    if (
+        structure is not None
+        and not structure.passed
+        and structure.hint_category not in PROBLEM_HINTS.values()
+    ):
+        advice = Advice(structure.hint_category, structure.hint)
+    return message, advice
 
 
 def check_trained(
@@ -199,29 +330,24 @@ def check_trained(
     measurement: Measurement | None,
     *,
     config: CourseConfig,
-    problem: str | None = None,
+    problem: ModelProblem | str | None = None,
     evidence: TrainingEvidence | None = None,
+    structure: CheckResult | None = None,
 ) -> CheckResult:
-    """Accuracy far above chance: the model learnt something."""
+    """Accuracy far above chance: the model learnt something. ``structure`` is the
+    stage's architecture verdict, which explains a model that could not be measured."""
     _check_stage(stage)
     spec = spec_for(f"{stage}.trained", config)
     if measurement is None:
-        return spec.failed(*_missing(stage, problem))
+        return spec.failed(*_unjudged(stage, problem, structure))
     floor = config.grading.trained_min_accuracy
     if measurement.accuracy >= floor:
         return spec.passed(f"Trained: test accuracy is far above chance ({CHANCE:.0%}).")
-    evidence = evidence or TrainingEvidence()
-    hint = _training_hint(stage, evidence)
-    unscaled = measurement.unscaled_accuracy
-    if unscaled is not None and unscaled >= floor:
-        hint = (
-            "The model works on raw 0-255 pixels but not on pixels divided by 255: it was "
-            "trained without normalize(). Train it on normalized images."
-        )
+    advice = _training_advice(stage, evidence or TrainingEvidence(), measurement)
     return spec.failed(
         f"Test accuracy {measurement.accuracy:.1%} is close to chance ({CHANCE:.0%}); a trained "
         f"model reaches at least {floor:.0%}.",
-        hint,
+        advice or advise("undertrained", **_names(stage)),
     )
 
 
@@ -230,13 +356,15 @@ def check_accuracy(
     measurement: Measurement | None,
     *,
     config: CourseConfig,
-    problem: str | None = None,
+    problem: ModelProblem | str | None = None,
+    evidence: TrainingEvidence | None = None,
+    structure: CheckResult | None = None,
 ) -> CheckResult:
     """Test accuracy measured by the grader reaches the stage's bar in course.yaml."""
     _check_stage(stage)
     spec = spec_for(f"{stage}.accuracy", config)
     if measurement is None:
-        return spec.failed(*_missing(stage, problem))
+        return spec.failed(*_unjudged(stage, problem, structure))
     bar = config.stages[stage].min_test_accuracy
     how = (
         "after re-training your architecture from scratch on the training data"
@@ -246,20 +374,18 @@ def check_accuracy(
     measured = f"Test accuracy {measurement.accuracy:.2%} on {measurement.images} images ({how})"
     if measurement.accuracy >= bar:
         return spec.passed(f"{measured} reaches the bar of {bar:.2%}.")
-    gap = bar - measurement.accuracy
-    hint = (
-        f"Raise it by at least {gap * 100:.2f} percentage points: check the inputs are "
-        "normalized, train for the course's number of epochs, "
+    gap = (bar - measurement.accuracy) * 100
+    advice = (
+        None
+        if measurement.retrained
+        else _training_advice(stage, evidence or TrainingEvidence(), measurement)
     )
-    hint += (
-        "and add capacity (more filters or a dense layer after Flatten)."
+    capacity = (
+        "add capacity (more filters or a dense layer after Flatten)"
         if stage == "cnn"
-        else "and use the course's architecture."
+        else "use the course's architecture"
     )
-    unscaled = measurement.unscaled_accuracy
-    if unscaled is not None and unscaled > measurement.accuracy + 0.05:
-        hint = (
-            f"It is {gap * 100:.2f} points below the bar. The model does better on raw 0-255 "
-            "pixels: it was trained without normalize(). Train on normalized images."
-        )
-    return spec.failed(f"{measured} is {gap * 100:.2f} points below the bar of {bar:.2%}.", hint)
+    return spec.failed(
+        f"{measured} is {gap:.2f} percentage points below the bar of {bar:.2%}.",
+        advice or advise("below_bar", gap=gap, capacity=capacity),
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from autograder.checks.hints import Advice
 from autograder.config import STAGES, CourseConfig
 
 Visibility = Literal["visible", "hidden"]
@@ -28,6 +29,8 @@ class CheckResult:
     message: str
     hint: str = ""
     visibility: Visibility = "visible"
+    #: The catalogue id of the hint (autograder.checks.hints), "" when passed.
+    hint_category: str = ""
 
     def explain(self) -> str:
         """Message and hint as one text, for assertion errors and reports."""
@@ -58,9 +61,19 @@ class CheckSpec:
             self.visibility,
         )
 
-    def failed(self, message: str, hint: str) -> CheckResult:
+    def failed(self, message: str, advice: Advice | str) -> CheckResult:
+        if isinstance(advice, str):  # a hint outside the catalogue: counted as "other"
+            advice = Advice("other", advice)
         return CheckResult(
-            self.id, self.title, False, 0.0, self.max_points, message, hint, self.visibility
+            self.id,
+            self.title,
+            False,
+            0.0,
+            self.max_points,
+            message,
+            advice.text,
+            self.visibility,
+            advice.category,
         )
 
 
@@ -100,6 +113,6 @@ def spec_for(check_id: str, config: CourseConfig) -> CheckSpec:
     raise ValueError(f"unknown check id {check_id!r}; expected one of: {valid}")
 
 
-def fail_all(config: CourseConfig, message: str, hint: str) -> tuple[CheckResult, ...]:
+def fail_all(config: CourseConfig, message: str, advice: Advice | str) -> tuple[CheckResult, ...]:
     """Every check failed for one reason (the notebook could not be read or run at all)."""
-    return tuple(spec.failed(message, hint) for spec in check_specs(config))
+    return tuple(spec.failed(message, advice) for spec in check_specs(config))

@@ -93,6 +93,7 @@ def test_never_trained_hint(small_mnist, config, helpers):
     evidence = TrainingEvidence(optimizer_steps=int(model.optimizer.iterations))
     result = check_trained("baseline", measurement, config=config, evidence=evidence)
     assert not result.passed and "never trained" in result.hint and "fit(" in result.hint
+    assert result.hint_category == "never_trained"
 
 
 def test_one_hot_labels_with_sparse_loss_hint(small_mnist, config, helpers):
@@ -107,6 +108,7 @@ def test_one_hot_labels_with_sparse_loss_hint(small_mnist, config, helpers):
     measurement = evaluation.measure(model, x_test, y_test, bar=0.92)
     result = check_trained("baseline", measurement, config=config, evidence=evidence)
     assert not result.passed and "one-hot" in result.hint and "sparse" in result.hint
+    assert result.hint_category == "one_hot_sparse_loss"
 
 
 def test_unnormalized_training_hint(trained_baseline, small_mnist, config):
@@ -123,7 +125,7 @@ def test_accuracy_below_the_bar_says_by_how_much(config):
     measurement = evaluation.Measurement(accuracy=0.9, images=10000)
     result = check_accuracy("baseline", measurement, config=config)
     assert not result.passed and result.visibility == "hidden"
-    assert "2.00 points below the bar of 92.00%" in result.message
+    assert "2.00 percentage points below the bar of 92.00%" in result.message
     assert "2.00 percentage points" in result.hint
 
 
