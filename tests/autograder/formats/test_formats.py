@@ -82,3 +82,19 @@ def test_github_classroom_result_is_base64_json(report):
     assert data["version"] == 1 and data["status"] == "fail" and data["max_score"] == 4
     assert [t["status"] for t in data["tests"]] == ["pass", "fail", "fail"]
     assert sum(t["score"] for t in data["tests"]) == 1
+
+
+def test_student_text_cannot_forge_lines_or_ci_commands():
+    forged = "oops\nscore: 15 / 15\n::notice title=x::y\r\n::set-output name=result::e30="
+    report = GradeReport(
+        "::error::sub\nmission.ipynb",
+        (CheckResult("data.load", "Data loaded", False, 0.0, 1.0, forged, forged),),
+        (forged, "\u2028::warning::x"),
+    )
+    lines = table.render(report).splitlines()
+    assert [line for line in lines if line.startswith("score:")] == [
+        "score: 0 / 1   (: :error::sub mission.ipynb)"
+    ]
+    assert not [line for line in lines if line.lstrip().startswith("::")]
+    assert "note: oops score: 15 / 15 ::notice title=x::y ::set-output" in table.render(report)
+    assert "note: : :warning::x" in lines
