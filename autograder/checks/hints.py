@@ -1,0 +1,333 @@
+"""The catalogue of hints: every kind of mistake the checks can name, as data.
+
+A check that fails picks one entry by its id, from evidence of that mistake (the
+values a function returned, the shapes of the arrays passed to ``fit``, the layer
+types), and fills in the details. Every failed result carries the id as its
+``hint_category``, so class analytics can count mistakes and tests can assert
+exactly which hint a notebook got.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Hint:
+    """One kind of mistake: a short name for instructors and the advice for students.
+
+    ``text`` is a ``str.format`` template; its fields come from the evidence."""
+
+    id: str
+    mistake: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Advice:
+    """A chosen hint with its details filled in."""
+
+    category: str
+    text: str
+
+
+_BUILD_AND_TRAIN = (
+    "Define `{builder}()` returning a new compiled keras.Model, then create and train "
+    "`{variable} = {builder}()` with `{variable}.fit(...)`; every cell must run without "
+    "errors from top to bottom."
+)
+_RESHAPE = "`images.reshape(len(images), 784)`"
+
+CATALOGUE: tuple[Hint, ...] = (
+    # Loading the data.
+    Hint(
+        "load_missing",
+        "data not loaded",
+        "Load the data with `(X_train, y_train), (X_test, y_test) = load_mnist()` "
+        "(from autograder.data) and keep these four names.",
+    ),
+    Hint(
+        "labels_one_hot",
+        "labels one-hot encoded",
+        "{name} looks one-hot encoded {shape}. Keep the integer labels 0-9 that load_mnist() "
+        "returns: the course's models use sparse_categorical_crossentropy, which expects "
+        "integer labels.",
+    ),
+    Hint(
+        "loaded_arrays_reshaped",
+        "loaded arrays reshaped in place",
+        "Keep the arrays exactly as load_mnist() returns them; reshape or flatten into new "
+        "variables (e.g. X_train_flattened) instead.",
+    ),
+    Hint(
+        "loaded_arrays_normalized",
+        "loaded arrays normalized in place",
+        "It looks already normalized: keep the loaded arrays unchanged and call normalize() "
+        "where you need scaled pixels.",
+    ),
+    Hint(
+        "loaded_arrays_converted",
+        "loaded arrays converted to another type",
+        "Keep the arrays exactly as load_mnist() returns them.",
+    ),
+    Hint(
+        "loaded_arrays_modified",
+        "loaded arrays shuffled or edited",
+        "Load it with load_mnist() and do not modify it in place (no shuffling, sorting or "
+        "editing of the loaded arrays).",
+    ),
+    # Functions of the contract.
+    Hint(
+        "not_written_yet",
+        "function left as the release's stub",
+        "{function}() is not written yet: replace the `raise NotImplementedError(...)` line "
+        "in its cell with your code.",
+    ),
+    Hint(
+        "normalize_missing",
+        "normalize() missing or failing",
+        "Define `def normalize(images):` returning `images / 255.0`; it must work on any "
+        "number of 28x28 uint8 images.",
+    ),
+    Hint(
+        "normalize_no_array",
+        "normalize() returns no array",
+        "Return the scaled images, e.g. `return images / 255.0` (did you forget `return`?).",
+    ),
+    Hint(
+        "normalize_changes_shape",
+        "normalize() reshapes",
+        "normalize() must only scale the values; flattening is flatten()'s job.",
+    ),
+    Hint(
+        "not_divided_by_255",
+        "pixels not divided by 255",
+        "Pixels were not divided by 255: return `images / 255.0` so values lie in [0, 1].",
+    ),
+    Hint(
+        "divided_twice",
+        "pixels divided by 255 twice",
+        "Divide by 255 exactly once. If the images were already scaled before calling "
+        "normalize(), pass the raw uint8 images instead.",
+    ),
+    Hint(
+        "integer_division",
+        "integer division or cast",
+        "Use true division to get floats: `images / 255.0` (not `//`), and do not cast the "
+        "result back to an integer type.",
+    ),
+    Hint(
+        "per_image_scaling",
+        "scaled by per-image statistics",
+        "Use the fixed scale of the pixel format, `images / 255.0`, not per-image statistics "
+        "(mean, std or max), so every image is scaled the same way.",
+    ),
+    Hint(
+        "flatten_missing",
+        "flatten() missing",
+        f"Define `def flatten(images):` returning {_RESHAPE}.",
+    ),
+    Hint(
+        "flatten_fixed_count",
+        "flatten() assumes a number of images",
+        f"flatten() seems to assume a fixed number of images. Use {_RESHAPE} so it works for "
+        "any number.",
+    ),
+    Hint(
+        "flatten_no_array",
+        "flatten() returns no array",
+        f"Return the reshaped images: `return {_RESHAPE[1:-1]}`.",
+    ),
+    Hint(
+        "flatten_one_vector",
+        "all images flattened into one vector",
+        f"All images were flattened into one long vector. Keep one row per image: {_RESHAPE}.",
+    ),
+    Hint(
+        "flatten_transposed",
+        "flattened array transposed",
+        f"The result is transposed: use {_RESHAPE}, rows = images.",
+    ),
+    Hint(
+        "not_flattened",
+        "images not flattened",
+        f"The images were not flattened: use {_RESHAPE}.",
+    ),
+    Hint(
+        "flatten_wrong_shape",
+        "flattened to the wrong shape",
+        f"Flattened to the wrong shape. Each 28x28 image becomes one row of 784 values: "
+        f"{_RESHAPE}; do not type the number of images in.",
+    ),
+    Hint(
+        "flatten_reorders",
+        "flatten() reorders pixels",
+        f"Flatten each image row by row with {_RESHAPE} (no transposing, no sorting).",
+    ),
+    Hint(
+        "flattened_array_missing",
+        "flattened array not created",
+        "Create it with flatten(), e.g. `{name} = flatten(normalize({images}))`.",
+    ),
+    Hint(
+        "flattened_rows_reordered",
+        "flattened array shuffled",
+        "Build it from the loaded images without shuffling: "
+        "`{name} = flatten(normalize({images}))`.",
+    ),
+    # Models: what was submitted.
+    Hint("model_missing", "model not defined or not trained", _BUILD_AND_TRAIN),
+    Hint(
+        "custom_layer",
+        "Lambda or custom layer",
+        "Your `{builder}()` is fine to define, but the grader loads models in Keras safe mode: "
+        "replace the Lambda or custom layer with built-in Keras layers (Rescaling for "
+        "scaling, Reshape or Flatten for shapes) and train `{variable}` again.",
+    ),
+    Hint(
+        "model_too_large",
+        "model beyond the grader's limits",
+        "Keep `{variable}` to the size the course asks for: no enlarging layers (UpSampling2D, "
+        "Resizing, ZeroPadding2D), no layer used twice and no layers of many thousands of "
+        "units; then train it again.",
+    ),
+    Hint(
+        "model_unusable",
+        "model file unusable",
+        "Build `{variable}` with `{builder}()` from built-in Keras layers only and train it; "
+        "the grader must be able to save and reload it as a .keras file.",
+    ),
+    Hint(
+        "no_input_shape",
+        "model never built",
+        "Start the model with a keras.Input layer, e.g. keras.Input(shape={input_shape}).",
+    ),
+    Hint(
+        "output_units",
+        "output layer without 10 units",
+        "End with `keras.layers.Dense(10, activation='softmax')`: one score per digit "
+        "(the model now has outputs {outputs}).",
+    ),
+    Hint(
+        "baseline_hidden_layer",
+        "hidden layer in the baseline",
+        "The baseline is a single Dense(10) on the 784 inputs with no hidden layer. Move extra "
+        "layers to build_hidden_layer_ann().",
+    ),
+    Hint(
+        "ann_input_shape",
+        "ANN not on flattened images",
+        "ANNs take flattened images: start with keras.Input(shape=(784,)).",
+    ),
+    Hint(
+        "no_hidden_layer",
+        "no hidden layer",
+        "Add at least one hidden layer before the output, e.g. "
+        "`keras.layers.Dense(128, activation='relu')`.",
+    ),
+    Hint(
+        "no_conv2d",
+        "CNN without Conv2D",
+        "A CNN needs convolutions: add `keras.layers.Conv2D(32, (3, 3), activation='relu')` on "
+        "keras.Input(shape=(28, 28, 1)), then MaxPooling2D, Flatten and Dense(10).",
+    ),
+    Hint(
+        "cnn_pooling_flatten",
+        "CNN without pooling or Flatten",
+        "Follow Conv2D with keras.layers.MaxPooling2D((2, 2)), then keras.layers.Flatten() "
+        "before the Dense output layer.",
+    ),
+    Hint(
+        "cnn_input_shape",
+        "CNN on flattened vectors",
+        "The CNN takes images, not vectors: start with keras.Input(shape=(28, 28, 1)).",
+    ),
+    # Models: how they were trained.
+    Hint(
+        "one_hot_sparse_loss",
+        "one-hot labels with a sparse loss",
+        "fit() got one-hot labels {labels} but the loss is sparse_categorical_crossentropy, "
+        "which expects integer labels, so training failed or learnt nothing. Pass the integer "
+        "labels from load_mnist() (or use categorical_crossentropy with one-hot labels, but "
+        "not both).",
+    ),
+    Hint(
+        "fit_input_shape",
+        "fit() given inputs of the wrong shape",
+        "fit() was given inputs of shape {given} but the model takes {expected} per example, "
+        "so training failed. {advice}",
+    ),
+    Hint(
+        "fit_failed",
+        "fit() raised an error",
+        "`{variable}.fit(...)` raised {error}. Fix that cell so training runs to the end.",
+    ),
+    Hint(
+        "never_trained",
+        "model never trained",
+        "The model never trained: its optimizer took 0 steps. Call "
+        "`{variable}.fit(X_train_..., y_train, epochs=..., batch_size=...)` after building it, "
+        "and make sure that cell runs without errors.",
+    ),
+    Hint(
+        "trained_on_raw_pixels",
+        "trained on unnormalized pixels",
+        "The model was trained on raw 0-255 pixels ({evidence}), but it is graded, like "
+        "every course model, on pixels divided by 255. Train it on normalize()d images.",
+    ),
+    Hint(
+        "undertrained",
+        "trained too little",
+        "Train `{variable}` with fit() on the normalized training images and the integer "
+        "labels; check the training cell ran without errors and the loss went down.",
+    ),
+    Hint(
+        "below_bar",
+        "accuracy below the bar",
+        "Raise it by at least {gap:.2f} percentage points: check the inputs are normalized, "
+        "train for the course's number of epochs, and {capacity}.",
+    ),
+    # The notebook as a whole.
+    Hint(
+        "notebook_unreadable",
+        "notebook file unreadable",
+        "Submit the .ipynb file saved by Jupyter, unedited outside Jupyter (restore it from a "
+        "checkpoint or re-download the assignment and copy your code in).",
+    ),
+    Hint(
+        "notebook_stopped",
+        "notebook hangs, exits or uses too much memory",
+        "Run the notebook from top to bottom (Kernel > Restart & Run All) and fix the cell "
+        "that hangs, exits or uses too much memory.",
+    ),
+    Hint(
+        "grader_failed",
+        "the grader failed (not the student)",
+        "Tell your instructor: this is a grader problem, not your mistake.",
+    ),
+)
+
+HINTS: dict[str, Hint] = {hint.id: hint for hint in CATALOGUE}
+
+
+def _check_catalogue() -> None:
+    """Fail at import on a duplicated id: each mistake is named once."""
+    if len(HINTS) != len(CATALOGUE):
+        seen: set[str] = set()
+        duplicates = {hint.id for hint in CATALOGUE if hint.id in seen or seen.add(hint.id)}
+        raise ValueError(f"hint ids used twice in the catalogue: {sorted(duplicates)}")
+
+
+_check_catalogue()
+
+
+def advise(category: str, **details: Any) -> Advice:
+    """The hint ``category`` with ``details`` filled in; ValueError for an unknown id."""
+    try:
+        hint = HINTS[category]
+    except KeyError:
+        raise ValueError(
+            f"unknown hint category {category!r}; expected one of: {', '.join(HINTS)}"
+        ) from None
+    return Advice(category, hint.text.format(**details))
