@@ -260,7 +260,72 @@ SCENARIOS: dict[str, list[str]] = {
     ],
     # Sandbox hardening (each scenario added below its own heading, in its own edit).
     # Trusted model judge hardening.
+    "constant-lookup-model": [
+        *DATA,
+        "import keras\n\nlookup = X_test_flattened[:40]  # weights that hold test images\n"
+        "answers = keras.utils.to_categorical(y_test[:40], 10)\n"
+        "baseline_model = keras.Sequential([\n    keras.Input(shape=(784,)),\n"
+        "    keras.layers.Dense(40, kernel_initializer=keras.initializers.Constant(lookup.T),\n"
+        "                       trainable=False),\n"
+        "    keras.layers.Dense(10, activation='softmax', trainable=False,\n"
+        "                       kernel_initializer=keras.initializers.Constant(answers)),\n])",
+    ],
+    "reused-dense": [
+        *DATA,
+        "import keras\n\ninputs = keras.Input(shape=(784,))\n"
+        "x = keras.layers.Dense(1000)(inputs)\nshared = keras.layers.Dense(1000)\n"
+        "for _ in range(1000):  # one layer called 1000 times\n    x = shared(x)\n"
+        "baseline_model = keras.Model(inputs, keras.layers.Dense(10, activation='softmax')(x))",
+    ],
+    "reused-upsampling": [
+        *DATA,
+        "import keras\n\ninputs = keras.Input(shape=(784,))\n"
+        "x = keras.layers.Reshape((28, 28, 1))(inputs)\nlarger = keras.layers.UpSampling2D(2)\n"
+        "for _ in range(6):  # 1792 x 1792 pixels in the end\n    x = larger(x)\n"
+        "x = keras.layers.GlobalAveragePooling2D()(x)\n"
+        "baseline_model = keras.Model(inputs, keras.layers.Dense(10, activation='softmax')(x))",
+    ],
+    "huge-config": [
+        *DATA,
+        "import keras\n\nbaseline_model = keras.Sequential([\n    keras.Input(shape=(784,)),\n"
+        "    keras.layers.Dense(10, activation='softmax', name='d' * 1_200_000),\n])",
+    ],
     # Hints chosen from evidence of the mistake.
+    "mistake-per-stage": [  # one typical mistake in each model, nothing else wrong
+        *DATA,
+        BUILDERS,
+        "keras.utils.set_random_seed(0)\n"
+        "baseline_model = build_baseline_ann()  # trained on raw 0-255 pixels\n"
+        "baseline_model.fit(X_train[:4000].reshape(-1, 784), y_train[:4000], epochs=1,\n"
+        "                   batch_size=64, verbose=0)",
+        "hidden_layer_model = build_hidden_layer_ann()  # one-hot labels, sparse loss\n"
+        "hidden_layer_model.fit(X_train_flattened[:1000], keras.utils.to_categorical(\n"
+        "    y_train[:1000]), epochs=1, verbose=0)",
+        "cnn_model = compile_model(keras.Sequential([  # a Lambda layer\n"
+        "    keras.Input(shape=(28, 28, 1)), keras.layers.Lambda(lambda x: x * 1.0),\n"
+        "    keras.layers.Conv2D(8, (3, 3), activation='relu'), keras.layers.MaxPooling2D(),\n"
+        "    keras.layers.Flatten(), keras.layers.Dense(10, activation='softmax')]))\n"
+        "cnn_model.fit(normalize(X_train[:500]).reshape(-1, 28, 28, 1), y_train[:500],\n"
+        "              epochs=1, verbose=0)",
+    ],
+    "flatten-keeps-image-shape": [
+        LOAD,
+        FUNCTIONS.replace(
+            "images.reshape(len(images), 784)", "images.reshape(len(images), 28, 28)"
+        ),
+        FLATTENED,
+        BUILDERS,
+        *TRAIN_SUBSET.replace("\nhidden_layer_model =", "\n\nhidden_layer_model =")
+        .replace("\ncnn_model =", "\n\ncnn_model =")
+        .split("\n\n"),  # every model trained in its own cell
+    ],
+    "baseline-nine-outputs": [
+        *DATA,
+        BUILDERS,
+        "baseline_model = compile_model(keras.Sequential([\n"
+        "    keras.Input(shape=(784,)), keras.layers.Dense(9, activation='softmax')]))\n"
+        "baseline_model.fit(X_train_flattened[:1000], y_train[:1000], epochs=1, verbose=0)",
+    ],
 }
 
 
@@ -306,10 +371,17 @@ def release_notebook() -> nbformat.NotebookNode:
     return nb
 
 
+def stable_ids(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """Cell ids from their position, so regenerating changes only edited scenarios."""
+    for index, cell in enumerate(nb.cells):
+        cell.id = f"cell-{index}"
+    return nb
+
+
 def main() -> int:
     for name, cells in SCENARIOS.items():
-        nbformat.write(notebook(cells), HERE / f"submission-{name}.ipynb")
-    nbformat.write(release_notebook(), HERE / "submission-release-untouched.ipynb")
+        nbformat.write(stable_ids(notebook(cells)), HERE / f"submission-{name}.ipynb")
+    nbformat.write(stable_ids(release_notebook()), HERE / "submission-release-untouched.ipynb")
     (HERE / "submission-corrupt-json.ipynb").write_text(
         '{"cells": [{"cell_type": "code", "source": "print(1)"', encoding="utf-8"
     )
