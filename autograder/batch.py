@@ -1,28 +1,35 @@
-"""Grading a whole class: every submission in a folder, one report each, one CSV.
+"""Grading a whole class: every submission in a folder, one result file each, one CSV.
 
-Each submission is graded on its own, in its own sandbox and scratch folder, by
-:func:`autograder.grader.grade_submission`; a submission that breaks even the
-grader becomes a zero with the reason, and the batch goes on. Reports are written
-as each submission finishes, so an interrupted batch keeps what it had done.
+Each submission is graded in its own sandbox by its own grading process
+(:mod:`autograder.pool`), several at once or on a Dask cluster. Every result is written
+as soon as it is graded, atomically, with the hash of the notebook it judged, so a batch
+run again after an interruption grades only what is missing, failed or changed.
+grades.csv and class.json are always rebuilt from those per-submission files. A
+submission the grader could not grade is an ``error`` result with its cause (regraded
+next time), never a zero that blames the student.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
-import time
-import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from autograder.checks.result import fail_all
+from autograder import pool
+from autograder.checks.result import CheckResult
 from autograder.config import CourseConfig, load_config
-from autograder.grader import GradeReport, GradingError, grade_submission
+from autograder.grader import GradeReport, GradingError
+from autograder.progress import LineTracker, Tracker
 
 GRADES_FILE = "grades.csv"
+CLASS_FILE = "class.json"
+RESULT_FORMAT = 1
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]+")
 
 
@@ -33,6 +40,37 @@ class Submission:
     student: str
     assignment: str
     path: Path
+
+
+@dataclass(frozen=True)
+class Result:
+    """One submission's outcome: a report when graded, else why it could not be graded."""
+
+    submission: Submission
+    status: pool.Status
+    report: GradeReport | None
+    error: str
+    notebook_sha256: str
+    config_sha256: str
+    seconds: float = 0.0
+    fresh: bool = True  # graded by this run (False: kept from an earlier run)
+
+    @property
+    def graded(self) -> bool:
+        return self.status == "graded" and self.report is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": RESULT_FORMAT,
+            "student": self.submission.student,
+            "assignment": self.submission.assignment,
+            "status": self.status,
+            "error": self.error,
+            "notebook_sha256": self.notebook_sha256,
+            "config_sha256": self.config_sha256,
+            "seconds": round(self.seconds, 1),
+            "report": self.report.to_dict() if self.report else None,
+        }
 
 
 def find_submissions(folder: Path, config: CourseConfig) -> list[Submission]:
@@ -56,15 +94,13 @@ def find_submissions(folder: Path, config: CourseConfig) -> list[Submission]:
     return found
 
 
-def _crashed(submission: Submission, config: CourseConfig, error: BaseException) -> GradeReport:
-    """A zero report for a submission that made the grader itself fail."""
-    reason = f"the grader failed on this submission ({type(error).__name__}: {error})"
+def report_from_dict(data: dict[str, Any]) -> GradeReport:
+    """The :class:`GradeReport` a grading process sent back as JSON."""
     return GradeReport(
-        submission=str(submission.path),
-        results=fail_all(
-            config, reason, "Tell your instructor: this is a grader problem, not your mistake."
-        ),
-        notes=(reason, traceback.format_exc(limit=5)),
+        submission=data["submission"],
+        results=tuple(CheckResult(**result) for result in data["results"]),
+        notes=tuple(data.get("notes", ())),
+        sandbox=tuple(data.get("sandbox", ())),
     )
 
 
@@ -72,29 +108,98 @@ def _report_name(submission: Submission) -> str:
     return SAFE_NAME.sub("_", f"{submission.student}--{submission.assignment}") + ".json"
 
 
-def write_grades_csv(path: Path, graded: list[tuple[Submission, GradeReport]]) -> None:
-    """One row per submission: student, assignment, score, max score, each check's points."""
+def _config_hash(config: CourseConfig) -> str:
+    """Changing what is graded (points, bars, budgets) makes earlier results stale."""
+    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+
+
+def _read_result(path: Path, submission: Submission) -> Result | None:
+    """The result stored by an earlier run, or None when missing or unreadable."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        report = report_from_dict(data["report"]) if data.get("report") else None
+        return Result(
+            submission,
+            data["status"],
+            report,
+            data.get("error", ""),
+            data["notebook_sha256"],
+            data["config_sha256"],
+            data.get("seconds", 0.0),
+            fresh=False,
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write, then rename: a kill at any moment leaves the old file or the new one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def write_grades_csv(path: Path, results: list[Result]) -> None:
+    """One row per submission: student, assignment, status, score, max score, each check's
+    points, and why it was not graded (score left empty then: it is not a zero)."""
     check_ids: list[str] = []
-    for _, report in graded:
-        for result in report.results:
-            if result.id not in check_ids:
-                check_ids.append(result.id)
-    temporary = path.with_suffix(".csv.tmp")
+    for result in results:
+        for check in result.report.results if result.graded else ():
+            if check.id not in check_ids:
+                check_ids.append(check.id)
+    temporary = path.with_name(f".{path.name}.tmp")
     with temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["student", "assignment", "score", "max_score", *check_ids])
-        for submission, report in graded:
-            points = {result.id: result.points for result in report.results}
+        writer.writerow(
+            ["student", "assignment", "status", "score", "max_score", *check_ids, "error"]
+        )
+        for result in results:
+            report = result.report if result.graded else None
+            points = {check.id: check.points for check in report.results} if report else {}
             writer.writerow(
                 [
-                    submission.student,
-                    submission.assignment,
-                    report.score,
-                    report.max_score,
+                    result.submission.student,
+                    result.submission.assignment,
+                    result.status,
+                    report.score if report else "",
+                    report.max_score if report else "",
                     *(points.get(check, "") for check in check_ids),
+                    result.error,
                 ]
             )
-    os.replace(temporary, path)  # never a half-written grades file
+    os.replace(temporary, path)
+
+
+def write_class_json(path: Path, results: list[Result]) -> None:
+    """Every submission's result in one file, for scripts and dashboards."""
+    graded = [result for result in results if result.graded]
+    summary = {
+        "submissions": len(results),
+        "graded": len(graded),
+        "errors": len(results) - len(graded),
+        "results": [result.to_dict() for result in results],
+    }
+    _write_atomically(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+
+
+def _jobs(
+    pending: list[tuple[Submission, str]],
+    config: CourseConfig,
+    options: dict[str, Any],
+) -> list[pool.Job]:
+    source = config.source
+    config_text = source.read_text(encoding="utf-8") if source and source.is_file() else None
+    return [
+        pool.Job(
+            key=f"grade-{submission.student}-{submission.assignment}-{sha[:12]}",
+            name=str(submission.path),
+            notebook=submission.path.read_bytes(),
+            config=config,
+            config_text=config_text,
+            options=options,
+        )
+        for submission, sha in pending
+    ]
 
 
 def grade_all(
@@ -106,13 +211,22 @@ def grade_all(
     retrain: bool | None = None,
     submission_timeout_s: float | None = None,
     cell_timeout_s: float | None = None,
-    progress: Callable[[str], None] | None = None,
+    progress: Tracker | Callable[[str], None] | None = None,
     allow_unsandboxed: bool = False,
-) -> list[tuple[Submission, GradeReport]]:
-    """Grade every submission in ``folder``; write ``output``/<student>--<assignment>.json
-    and ``output``/grades.csv. Raises :class:`GradingError` only when nothing can be graded
-    (no such folder, no submissions, bad course.yaml, MNIST missing)."""
-    say = progress or (lambda message: None)
+    workers: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+) -> list[Result]:
+    """Grade every submission in ``folder`` that has no up-to-date result in ``output``
+    (all of them with ``force``); write ``output``/<student>--<assignment>.json as each is
+    graded, then ``output``/grades.csv and class.json for the whole class.
+
+    ``workers`` grading processes run at once here (default: :func:`pool.default_workers`),
+    or every submission is a task on the Dask cluster at ``scheduler``. Raises
+    :class:`GradingError` only when nothing can be graded (no such folder, no submissions,
+    bad course.yaml, MNIST or the sandbox missing here or on a worker)."""
+    if progress is None or not hasattr(progress, "finished"):
+        progress = LineTracker(progress or (lambda message: None))
     config = config or load_config(config_path)
     submissions = find_submissions(Path(folder), config)
     if not submissions:
@@ -120,32 +234,70 @@ def grade_all(
             f"{folder}: no submissions found (expected <student>/<assignment>/<notebook> "
             "as in nbgrader's submitted/, or <student>.ipynb files)"
         )
+    if workers is not None and workers < 1:
+        raise GradingError(f"--workers must be at least 1 (got {workers})")
     target = Path(output)
     target.mkdir(parents=True, exist_ok=True)
-    graded: list[tuple[Submission, GradeReport]] = []
-    for number, submission in enumerate(submissions, start=1):
-        started = time.perf_counter()
-        say(f"[{number}/{len(submissions)}] {submission.student} ({submission.assignment}) ...")
-        try:
-            report = grade_submission(
-                submission.path,
-                config=config,
-                retrain=retrain,
-                submission_timeout_s=submission_timeout_s,
-                cell_timeout_s=cell_timeout_s,
-                allow_unsandboxed=allow_unsandboxed,
+    config_sha = _config_hash(config)
+
+    pending: list[tuple[Submission, str]] = []
+    for submission in submissions:
+        sha = hashlib.sha256(submission.path.read_bytes()).hexdigest()
+        earlier = _read_result(target / _report_name(submission), submission)
+        up_to_date = earlier is not None and (earlier.notebook_sha256, earlier.config_sha256) == (
+            sha,
+            config_sha,
+        )
+        if force or not up_to_date or not earlier.graded:
+            pending.append((submission, sha))
+
+    if pending and scheduler is None:
+        problems = pool.readiness_problems(config, allow_unsandboxed)
+        if problems:
+            raise GradingError("this machine cannot grade: " + "; ".join(problems))
+    options = {
+        "retrain": retrain,
+        "submission_timeout_s": submission_timeout_s,
+        "cell_timeout_s": cell_timeout_s,
+        "allow_unsandboxed": allow_unsandboxed,
+    }
+    jobs = _jobs(pending, config, options)
+    by_key = {job.key: entry for job, entry in zip(jobs, pending, strict=True)}
+    outcomes: Iterator[tuple[pool.Job, pool.Outcome]] = (
+        pool.grade_on_cluster(jobs, scheduler, allow_unsandboxed=allow_unsandboxed)
+        if scheduler
+        else pool.grade_locally(jobs, workers or pool.default_workers())
+    )
+    progress.begin(len(submissions), len(submissions) - len(pending))
+    fresh: dict[Submission, Result] = {}
+    try:
+        for job, outcome in outcomes if jobs else ():
+            submission, sha = by_key[job.key]
+            report = report_from_dict(outcome.report) if outcome.report else None
+            result = Result(
+                submission, outcome.status, report, outcome.error, sha, config_sha, outcome.seconds
             )
-        except GradingError:
-            raise  # the data or the configuration is missing: no submission can be graded
-        except Exception as exc:  # one bad submission never stops a batch
-            report = _crashed(submission, config, exc)
-        graded.append((submission, report))
-        (target / _report_name(submission)).write_text(
-            json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-        )
-        write_grades_csv(target / GRADES_FILE, graded)
-        say(
-            f"[{number}/{len(submissions)}] {submission.student}: "
-            f"{report.score:g}/{report.max_score:g} in {time.perf_counter() - started:.0f} s"
-        )
-    return graded
+            _write_atomically(
+                target / _report_name(submission),
+                json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n",
+            )
+            fresh[submission] = result
+            summary = (
+                f"{report.score:g}/{report.max_score:g} in {outcome.seconds:.0f} s"
+                if result.graded
+                else f"not graded: {outcome.error[:200]}"
+            )
+            progress.finished(submission.student, summary, not result.graded)
+    finally:  # also after Ctrl-C: the class files then hold what was graded so far
+        progress.close()
+        results = [
+            result
+            for submission in submissions
+            if (
+                result := fresh.get(submission)
+                or _read_result(target / _report_name(submission), submission)
+            )
+        ]
+        write_grades_csv(target / GRADES_FILE, results)
+        write_class_json(target / CLASS_FILE, results)
+    return results

@@ -70,12 +70,34 @@ def build_parser() -> argparse.ArgumentParser:
         "folder", help="nbgrader's submitted/ (<student>/<assignment>/<notebook>) or *.ipynb files"
     )
     grade_all.add_argument("--output", metavar="DIR", help="where reports go (default: graded)")
+    grade_all.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="submissions graded at once on this machine (default: one per core, as memory allows)",
+    )
+    grade_all.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:PORT",
+        help="grade on this Dask distributed cluster instead, one task per submission",
+    )
+    grade_all.add_argument(
+        "--force",
+        action="store_true",
+        help="regrade every submission, also those graded before and unchanged since",
+    )
+    grade_all.add_argument(
+        "--gradebook",
+        action="store_true",
+        help="also write the scores into gradebook.db of the nbgrader course (current folder)",
+    )
     _add_grading_options(grade_all)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Exit 0 when graded (whatever the score); 2 when grading could not be done."""
+    """Exit 0 when graded (whatever the score); 2 when grading could not be done, also for
+    one submission of a batch (its row says why; the next run retries it)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep the table readable
     args = vars(build_parser().parse_args(argv))
     command = args.pop("command")
@@ -83,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         if command == "grade":
             commands.grade(args.pop("submission"), **args)
         elif command == "grade-all":
-            commands.grade_all(args.pop("folder"), **args)
+            results = commands.grade_all(args.pop("folder"), **args)
+            if not all(result.graded for result in results):
+                return EXIT_ERROR  # the grader failed on some: not the students' zero
+
     except (GradingError, ConfigError, MnistDataError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return EXIT_ERROR

@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from autograder import batch
+from autograder import batch, progress
+from autograder import gradebook as nbgrader_gradebook
+from autograder.config import load_config
 from autograder.formats import github, gradescope, junit, table
 from autograder.formats import json as json_format
 from autograder.grader import GradeReport, GradingError, grade_submission
@@ -95,26 +97,49 @@ def grade_all(
     quiet: bool = False,
     stream: TextIO | None = None,
     allow_unsandboxed: bool = False,
-) -> list[tuple[batch.Submission, GradeReport]]:
-    """Grade every submission in ``folder``; print a score table; write reports and a CSV."""
+    workers: int | None = None,
+    scheduler: str | None = None,
+    force: bool = False,
+    gradebook: bool = False,
+) -> list[batch.Result]:
+    """Grade every submission in ``folder`` (only what changed since the last run unless
+    ``force``); print a score table; write reports, grades.csv and class.json; with
+    ``gradebook``, also the scores into the nbgrader course (the current folder)."""
     out = stream or sys.stdout
-    progress = _progress_printer(quiet)
-
-    graded = batch.grade_all(
+    tracker = None
+    if not quiet:
+        tracker = progress.BarTracker() if sys.stderr.isatty() else _progress_printer(quiet)
+    config = load_config(config_path)
+    results = batch.grade_all(
         folder,
         output,
-        config_path=config_path,
+        config=config,
         retrain=retrain,
         submission_timeout_s=submission_timeout_s,
         cell_timeout_s=cell_timeout_s,
-        progress=progress,
+        progress=tracker,
         allow_unsandboxed=allow_unsandboxed,
+        workers=workers,
+        scheduler=scheduler,
+        force=force,
     )
-    width = max(len(submission.student) for submission, _ in graded)
-    for submission, report in graded:
-        out.write(
-            f"{submission.student:<{width}}  {submission.assignment}  "
-            f"{report.score:g}/{report.max_score:g}\n"
+    width = max(len(result.submission.student) for result in results)
+    for result in results:
+        score = (
+            f"{result.report.score:g}/{result.report.max_score:g}"
+            if result.graded
+            else f"NOT GRADED: {result.error[:300]}"
         )
-    out.write(f"\n{len(graded)} submissions graded; reports and {batch.GRADES_FILE} in {output}/\n")
-    return graded
+        out.write(
+            f"{result.submission.student:<{width}}  {result.submission.assignment}  {score}\n"
+        )
+    errors = sum(not result.graded for result in results)
+    out.write(
+        f"\n{len(results) - errors} submissions graded"
+        + (f", {errors} not graded (run again to retry)" if errors else "")
+        + f"; reports, {batch.GRADES_FILE} and {batch.CLASS_FILE} in {output}/\n"
+    )
+    if gradebook:
+        written = nbgrader_gradebook.write_scores(results, Path.cwd(), config)
+        out.write(f"{written} submissions written to {nbgrader_gradebook.GRADEBOOK_FILE}\n")
+    return results

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import shutil
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import batch
-from autograder.grader import GradeReport, GradingError
+from autograder import batch, pool
+from autograder.grader import GradingError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,10 +58,11 @@ def test_grades_everyone_and_writes_reports_and_csv(
 ) -> None:
     config = helpers.course_config(cell_timeout_s=20, submission_timeout_s=120)
     messages: list[str] = []
-    graded = batch.grade_all(
-        class_folder, tmp_path / "out", config=config, progress=messages.append
+    results = batch.grade_all(
+        class_folder, tmp_path / "out", config=config, progress=messages.append, workers=2
     )
-    scores = {submission.student: report.score for submission, report in graded}
+    assert all(result.graded and result.fresh for result in results)
+    scores = {result.submission.student: result.report.score for result in results}
     assert scores["alice"] == 0  # the untouched release
     assert scores["bob"] == 0  # not JSON: graded zero with the reason
     assert scores["carol"] == 3  # sys.exit after the data stages
@@ -70,39 +72,101 @@ def test_grades_everyone_and_writes_reports_and_csv(
     assert [row["student"] for row in rows] == ["alice", "bob", "carol", "dave"]
     assert float(rows[2]["score"]) == 3 and float(rows[2]["max_score"]) == config.total_points()
     assert float(rows[2]["data.load"]) == config.data_points.load
+    assert {row["status"] for row in rows} == {"graded"}
     bob = json.loads((tmp_path / "out" / "bob--mnist_digits.json").read_text())
     assert "not valid .ipynb JSON" in json.dumps(bob)
-    assert any("[4/4] dave" in message for message in messages)
+    assert (
+        bob["notebook_sha256"]
+        == hashlib.sha256(
+            (class_folder / "bob" / "mnist_digits" / "mnist_digits.ipynb").read_bytes()
+        ).hexdigest()
+    )
+    whole_class = json.loads((tmp_path / "out" / batch.CLASS_FILE).read_text())
+    assert (whole_class["graded"], whole_class["errors"]) == (4, 0)
+    assert sorted(message.split("]")[0] for message in messages) == [
+        f"[{done}/4" for done in range(1, 5)
+    ]
 
 
-def test_a_grader_crash_on_one_submission_does_not_stop_the_batch(
-    class_folder: Path, tmp_path: Path, helpers, monkeypatch
-) -> None:
-    real = batch.grade_submission
-
-    def flaky(path, **options) -> GradeReport:
-        if "bob" in str(path):
-            raise RuntimeError("simulated grader bug")
-        return real(path, **options)
-
-    monkeypatch.setattr(batch, "grade_submission", flaky)
+def test_a_rerun_grades_only_what_is_missing_changed_or_forced(tmp_path: Path, helpers) -> None:
+    folder = tmp_path / "lms"
+    folder.mkdir()
+    for student in ("erin", "frank", "grace"):
+        shutil.copy(
+            helpers.submissions / "submission-syntax-error.ipynb", folder / f"{student}.ipynb"
+        )
+    out = tmp_path / "out"
     config = helpers.course_config(cell_timeout_s=20, submission_timeout_s=120)
-    graded = batch.grade_all(class_folder, tmp_path / "out", config=config)
-    assert len(graded) == 4
-    bob = dict((s.student, r) for s, r in graded)["bob"]
-    assert bob.score == 0
-    assert "simulated grader bug" in bob.results[0].message
+    first = batch.grade_all(folder, out, config=config, workers=2)
+    assert [result.fresh for result in first] == [True, True, True]
+
+    (out / "frank--mnist_digits.json").unlink()  # never written: killed before the rename
+    shutil.copy(helpers.submissions / "submission-sys-exit.ipynb", folder / "grace.ipynb")
+    second = batch.grade_all(folder, out, config=config, workers=2)
+    assert {r.submission.student: r.fresh for r in second} == {
+        "erin": False,
+        "frank": True,
+        "grace": True,
+    }
+    assert {r.submission.student: r.report.score for r in second}["grace"] == 3
+    rows = list(csv.DictReader((out / batch.GRADES_FILE).open()))
+    assert [(row["student"], float(row["score"])) for row in rows] == [
+        ("erin", 1.0),
+        ("frank", 1.0),
+        ("grace", 3.0),
+    ]
+    forced = batch.grade_all(folder, out, config=config, workers=2, force=True)
+    assert all(result.fresh for result in forced)
 
 
-def test_missing_data_stops_the_batch_with_a_clear_error(
+@pytest.fixture
+def crashing_grader(tmp_path: Path, monkeypatch) -> None:
+    """Grading processes that die for bob (killed: what the OOM killer does) and hang for
+    carol; everyone else's runs the real grading process."""
+    script = tmp_path / "crashing_grader.py"
+    script.write_text(
+        "import os, runpy, signal, sys, time\n"
+        "from pathlib import Path\n"
+        "job = (Path(sys.argv[1]) / 'job.pickle').read_bytes()\n"
+        "if b'bob' in job:\n"
+        "    print('simulated grader crash', file=sys.stderr, flush=True)\n"
+        "    os.kill(os.getpid(), signal.SIGKILL)\n"
+        "if b'carol' in job:\n"
+        "    time.sleep(600)\n"
+        "runpy.run_module('autograder.pool', run_name='__main__')\n"
+    )
+    monkeypatch.setattr(pool, "CHILD_COMMAND", (sys.executable, str(script)))
+    monkeypatch.setattr(pool, "JUDGE_MARGIN_S", 15.0)
+
+
+def test_a_crashed_or_hung_grading_process_costs_only_its_own_result(
+    class_folder: Path, tmp_path: Path, helpers, crashing_grader, monkeypatch
+) -> None:
+    config = helpers.course_config(cell_timeout_s=20, submission_timeout_s=20)
+    results = batch.grade_all(class_folder, tmp_path / "out", config=config, workers=2)
+    by_student = {result.submission.student: result for result in results}
+    assert [s for s, r in by_student.items() if r.graded] == ["alice", "dave"]
+    bob, carol = by_student["bob"], by_student["carol"]
+    assert bob.status == "error" and bob.report is None  # not a zero: ungraded
+    assert "killed by SIGKILL" in bob.error and "simulated grader crash" in bob.error
+    assert carol.status == "error" and "did not finish within 35 s" in carol.error
+    rows = {row["student"]: row for row in csv.DictReader((tmp_path / "out" / "grades.csv").open())}
+    assert rows["bob"]["status"] == "error" and rows["bob"]["score"] == ""
+    assert "SIGKILL" in rows["bob"]["error"]
+
+    monkeypatch.setattr(pool, "CHILD_COMMAND", (sys.executable, "-m", "autograder.pool"))
+    again = batch.grade_all(class_folder, tmp_path / "out", config=config, workers=2)
+    assert {r.submission.student for r in again if r.fresh} == {"bob", "carol"}
+    assert all(result.graded for result in again)
+
+
+def test_missing_data_stops_the_batch_before_grading(
     class_folder: Path, tmp_path: Path, helpers, monkeypatch
 ) -> None:
-    def no_data(path, **options) -> GradeReport:
-        raise GradingError("MNIST not found")
-
-    monkeypatch.setattr(batch, "grade_submission", no_data)
-    with pytest.raises(GradingError, match="MNIST not found"):
+    monkeypatch.setenv("MNIST_DATA", str(tmp_path / "no-mnist"))
+    with pytest.raises(GradingError, match="MNIST data is unavailable"):
         batch.grade_all(class_folder, tmp_path / "out", config=helpers.course_config())
+    assert not list((tmp_path / "out").glob("*--*.json"))
 
 
 def test_empty_or_missing_folder_is_an_error(tmp_path: Path, helpers) -> None:
@@ -138,5 +202,6 @@ def test_command_line(class_folder: Path, tmp_path: Path, mnist_dir: Path) -> No
     )
     assert result.returncode == 0, result.stderr
     assert "alice" in result.stdout and "0/15" in result.stdout
-    assert "[1/1] alice" in result.stderr
+    assert "[1/1] alice: 0/15" in result.stderr
     assert (tmp_path / "graded" / "grades.csv").is_file()
+    assert (tmp_path / "graded" / "class.json").is_file()

@@ -1,0 +1,91 @@
+"""The trusted scores into an nbgrader course's gradebook.db, through nbgrader's own API.
+
+Each check is graded by one nbgrader test cell of the source notebook; the cell is found
+by its ``grade_id`` (``check-load``, ``check-cnn-accuracy`` ...), so ``nbgrader export``
+and formgrader show the kit's scores, one grade per test cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autograder.config import CourseConfig
+from autograder.grader import GradingError
+
+if TYPE_CHECKING:
+    from autograder.batch import Result
+
+GRADEBOOK_FILE = "gradebook.db"
+
+
+def grade_id_of(check_id: str) -> str:
+    """The grade_id of the test cell that grades ``check_id`` (``data.load`` ->
+    ``check-load``, ``hidden_layer.accuracy`` -> ``check-hidden-layer-accuracy``)."""
+    return "check-" + check_id.removeprefix("data.").replace(".", "-").replace("_", "-")
+
+
+def source_test_cells(course_dir: Path, config: CourseConfig, assignment: str) -> set[str]:
+    """grade_ids of the nbgrader test cells in the assignment's source notebook."""
+    import nbformat
+
+    notebook = next(a.notebook for a in config.assignments if a.id == assignment)
+    path = course_dir / config.course.source_directory / assignment / notebook
+    if not path.is_file():
+        raise GradingError(
+            f"{path}: source notebook not found; run grade-all --gradebook in the nbgrader "
+            "course directory (where gradebook.db and nbgrader_config.py are)"
+        )
+    found = set()
+    for cell in nbformat.read(path, as_version=4).cells:
+        marks = cell.get("metadata", {}).get("nbgrader", {})
+        if marks.get("grade") and not marks.get("solution"):
+            found.add(marks["grade_id"])
+    return found
+
+
+def write_scores(results: list[Result], course_dir: Path, config: CourseConfig) -> int:
+    """Write every graded result's points as the auto-scores of its nbgrader test cells;
+    results that could not be graded are left out. Returns how many were written."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    database = course_dir / GRADEBOOK_FILE
+    if not database.is_file():
+        raise GradingError(
+            f"{database}: no nbgrader gradebook here; run `nbgrader generate_assignment` "
+            "in the course directory first, and grade-all --gradebook from there"
+        )
+    cells = {
+        assignment.id: source_test_cells(course_dir, config, assignment.id)
+        for assignment in config.assignments
+    }
+    written = 0
+    with Gradebook(f"sqlite:///{database}") as gradebook:
+        for result in results:
+            if not result.graded:
+                continue
+            student = result.submission.student
+            assignment = result.submission.assignment
+            notebook = next(a.notebook for a in config.assignments if a.id == assignment)
+            gradebook.update_or_create_student(student)
+            try:
+                gradebook.update_or_create_submission(assignment, student)
+            except MissingEntry:
+                raise GradingError(
+                    f"assignment {assignment} is not in {database}; run "
+                    f"`nbgrader generate_assignment {assignment}` first"
+                ) from None
+            for check in result.report.results:
+                cell = grade_id_of(check.id)
+                if cell not in cells[assignment]:
+                    raise GradingError(
+                        f"check {check.id}: the source notebook has no test cell with "
+                        f"grade_id {cell}; regenerate it with `make notebook`"
+                    )
+                grade = gradebook.find_grade(
+                    cell, notebook.removesuffix(".ipynb"), assignment, student
+                )
+                grade.auto_score = check.points
+            gradebook.db.commit()
+            written += 1
+    return written
