@@ -1,9 +1,10 @@
 """Clues about how each model was trained, recorded inside the sandbox for hints only.
 
-The harness wraps ``keras.Model.fit`` before student code runs; every call records
-the shapes, dtypes and value ranges of the arrays passed in, the loss, and the error
-``fit`` raised, if any. Student code can undo the wrapper or forge the records, so
-the trusted side uses them only to choose a hint, never for points.
+The harness wraps ``keras.Model.fit`` and ``evaluate`` before student code runs;
+every call records the shapes, dtypes and value ranges of the arrays passed in, the
+loss, the error it raised, if any, and the accuracy ``evaluate`` reported. Student
+code can undo the wrapper or forge the records, so the trusted side uses them only to
+choose a hint, never for points.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import sys
 from typing import Any
 
 MAX_CALLS = 8
+#: The Model methods whose calls are recorded.
+WRAPPED = ("fit", "evaluate")
 MAX_TEXT = 300
 _ATTRIBUTE = "_autograder_fit_calls"
 
@@ -55,17 +58,28 @@ def _loss_name(model: Any) -> str:
     return str(name)[:MAX_TEXT]
 
 
-def install() -> bool:
-    """Wrap ``keras.Model.fit`` when Keras is imported; returns whether it was."""
-    keras = sys.modules.get("keras")
-    if keras is None:
-        return False
-    original = keras.Model.fit
-    if _getattr(original, "_autograder_wrapped", False):
-        return True
+def _accuracy(result: Any) -> float | None:
+    """The accuracy in what ``evaluate`` returned ([loss, accuracy] or a dict), if any."""
+    if isinstance(result, dict):
+        values = [value for key, value in result.items() if "acc" in str(key)]
+    elif isinstance(result, list | tuple) and len(result) >= 2:
+        values = [result[1]]
+    else:
+        values = []
+    try:
+        return float(values[0]) if values else None
+    except (TypeError, ValueError):
+        return None
 
-    def fit(self: Any, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
-        record: dict[str, Any] = {"loss": _loss_name(self)}
+
+def _wrap(keras: Any, method: str) -> None:
+    """Replace ``keras.Model.<method>`` by a wrapper that records each call on the model."""
+    original = _getattr(keras.Model, method)
+    if _getattr(original, "_autograder_wrapped", False):
+        return
+
+    def wrapper(self: Any, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
+        record: dict[str, Any] = {"kind": method, "loss": _loss_name(self)}
         try:
             record["x"] = _describe_array(x)
             record["y"] = _describe_array(y)
@@ -80,21 +94,34 @@ def install() -> bool:
         if len(calls) < MAX_CALLS:
             calls.append(record)
         try:
-            return original(self, x, y, *args, **kwargs)
+            result = original(self, x, y, *args, **kwargs)
         except BaseException as exc:
             record["error_type"] = type(exc).__name__
             record["error"] = str(exc)[:MAX_TEXT]
             raise
+        if method == "evaluate":
+            record["accuracy"] = _accuracy(result)
+        return result
 
-    fit._autograder_wrapped = True  # type: ignore[attr-defined]
-    fit.__doc__ = original.__doc__
-    fit.__wrapped__ = original  # type: ignore[attr-defined]
-    keras.Model.fit = fit
+    wrapper._autograder_wrapped = True  # type: ignore[attr-defined]
+    wrapper.__doc__ = original.__doc__
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    _setattr(keras.Model, method, wrapper)
+
+
+def install() -> bool:
+    """Wrap ``keras.Model.fit`` and ``evaluate`` when Keras is imported; returns whether
+    it was."""
+    keras = sys.modules.get("keras")
+    if keras is None:
+        return False
+    for method in WRAPPED:
+        _wrap(keras, method)
     return True
 
 
 def records(model: Any) -> list[dict[str, Any]]:
-    """The fit calls recorded on ``model`` (an empty list when none or when tampered)."""
+    """The fit/evaluate calls recorded on ``model`` (empty when none or when tampered)."""
     calls = _getattr(model, _ATTRIBUTE, None)
     if not isinstance(calls, list):
         return []

@@ -283,6 +283,13 @@ CATALOGUE: tuple[Hint, ...] = (
         "labels; check the training cell ran without errors and the loss went down.",
     ),
     Hint(
+        "own_evaluation_differs",
+        "own evaluation on other data",
+        "Your notebook's own evaluate() reported {own:.2%}, the grader measured {measured:.2%} "
+        "on the {images} test images divided by 255: {reason}. Evaluate on "
+        "normalize(X_test) (flattened for the ANNs) with the integer y_test.",
+    ),
+    Hint(
         "below_bar",
         "accuracy below the bar",
         "Raise it by at least {gap:.2f} percentage points: check the inputs are normalized, "

@@ -41,6 +41,9 @@ PROBLEM_HINTS: dict[str, str] = {
 RAW_PIXELS_ABOVE = 1.5
 #: A model better on raw pixels than on scaled ones by this much was trained unscaled.
 UNSCALED_MARGIN = 0.05
+#: The notebook's own evaluate() above the grader's measurement by more than this is
+#: explained in the hint.
+OWN_EVALUATION_MARGIN = 0.01
 
 
 @dataclass(frozen=True)
@@ -69,8 +72,10 @@ def _short(raw: Any) -> str | None:
 
 @dataclass(frozen=True)
 class FitCall:
-    """One call of ``fit`` as the sandbox recorded it (see autograder.fit_evidence)."""
+    """One call of ``fit`` or ``evaluate`` as the sandbox recorded it (see
+    autograder.fit_evidence)."""
 
+    kind: Literal["fit", "evaluate"] = "fit"
     x_shape: tuple[int | None, ...] | None = None
     x_max: float | None = None
     y_shape: tuple[int | None, ...] | None = None
@@ -78,6 +83,7 @@ class FitCall:
     input_shape: tuple[int | None, ...] | None = None
     error_type: str | None = None
     error: str | None = None
+    accuracy: float | None = None  # what evaluate() reported
 
     @classmethod
     def from_record(cls, raw: Any) -> FitCall | None:
@@ -87,6 +93,7 @@ class FitCall:
         x = raw.get("x") if isinstance(raw.get("x"), Mapping) else {}
         y = raw.get("y") if isinstance(raw.get("y"), Mapping) else {}
         return cls(
+            kind="evaluate" if raw.get("kind") == "evaluate" else "fit",
             x_shape=_shape(x.get("shape")),
             x_max=_number(x.get("max")),
             y_shape=_shape(y.get("shape")),
@@ -94,6 +101,7 @@ class FitCall:
             input_shape=_shape(raw.get("input_shape")),
             error_type=_short(raw.get("error_type")),
             error=_short(raw.get("error")),
+            accuracy=_number(raw.get("accuracy")),
         )
 
     @property
@@ -273,7 +281,7 @@ def _training_advice(
     stage: str, evidence: TrainingEvidence, measurement: Measurement
 ) -> Advice | None:
     """The mistake the evidence shows, most specific first; None when it shows none."""
-    fits = evidence.fits
+    fits = [call for call in evidence.fits if call.kind == "fit"]
     failed = [call for call in fits if call.error_type]
     for call in failed or fits:
         if call.one_hot_labels and call.sparse_loss:
@@ -295,9 +303,20 @@ def _training_advice(
         return advise("fit_failed", error=error, **_names(stage))
     raw = [call.x_max for call in fits if not call.error_type and call.x_max is not None]
     if raw and max(raw) > RAW_PIXELS_ABOVE:
-        return advise(
-            "trained_on_raw_pixels", evidence=f"fit() got pixel values up to {max(raw):g}"
-        )
+        seen = f"fit() got pixel values up to {max(raw):g}"
+        own = [
+            call.accuracy
+            for call in evidence.fits
+            if call.kind == "evaluate"
+            and call.accuracy is not None
+            and (call.x_max or 0) > RAW_PIXELS_ABOVE
+        ]
+        if own:
+            seen += (
+                f"; your own evaluate() reported {own[-1]:.2%} because it was given raw "
+                f"test pixels too, while the grader measured {measurement.accuracy:.2%}"
+            )
+        return advise("trained_on_raw_pixels", evidence=seen)
     unscaled = measurement.unscaled_accuracy
     if unscaled is not None and unscaled > measurement.accuracy + UNSCALED_MARGIN:
         return advise(
@@ -307,7 +326,28 @@ def _training_advice(
         )
     if evidence.optimizer_steps == 0 and not fits:
         return advise("never_trained", **_names(stage))
-    return None
+    return _own_evaluation_advice(evidence, measurement)
+
+
+def _own_evaluation_advice(evidence: TrainingEvidence, measurement: Measurement) -> Advice | None:
+    """Why the notebook's own evaluate() reported more than the grader measured."""
+    own = [c for c in evidence.fits if c.kind == "evaluate" and c.accuracy is not None]
+    if not own or own[-1].accuracy <= measurement.accuracy + OWN_EVALUATION_MARGIN:
+        return None
+    call = own[-1]
+    if call.x_max is not None and call.x_max > RAW_PIXELS_ABOVE:
+        reason = f"it was given test images with values up to {call.x_max:g}, not normalized"
+    elif call.x_shape and call.x_shape[0] != measurement.images:
+        reason = f"it used {call.x_shape[0]} images, not the {measurement.images} test images"
+    else:
+        reason = "it was given other images or labels than the test set"
+    return advise(
+        "own_evaluation_differs",
+        own=call.accuracy,
+        measured=measurement.accuracy,
+        images=measurement.images,
+        reason=reason,
+    )
 
 
 def _unjudged(

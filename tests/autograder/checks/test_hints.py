@@ -178,3 +178,44 @@ def test_every_category_a_check_can_give_is_in_the_catalogue(config):
 def test_an_unknown_category_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown hint category 'typo'"):
         hints.advise("typo")
+
+
+def evaluate_call(*, accuracy, x=(10000, 784), x_max=1.0):
+    return FitCall(kind="evaluate", x_shape=x, x_max=x_max, y_shape=(x[0],), accuracy=accuracy)
+
+
+@pytest.mark.parametrize(
+    ("own", "expected", "reason"),
+    [
+        (evaluate_call(accuracy=0.97, x_max=255.0), "own_evaluation_differs", "not normalized"),
+        (evaluate_call(accuracy=0.99, x=(500, 784)), "own_evaluation_differs", "500 images"),
+        (evaluate_call(accuracy=0.97), "own_evaluation_differs", "other images or labels"),
+        (evaluate_call(accuracy=0.853), "below_bar", None),  # the same number: nothing to say
+    ],
+)
+def test_an_own_evaluation_that_differs_says_why(config, own, expected, reason):
+    evidence = TrainingEvidence(optimizer_steps=63, fits=(call(), own))
+    result = check_accuracy("baseline", BELOW_BAR, config=config, evidence=evidence)
+    assert result.hint_category == expected
+    if reason:
+        assert reason in result.hint and f"{own.accuracy:.2%}" in result.hint
+
+
+def test_raw_training_and_raw_evaluation_explain_the_printed_accuracy(config):
+    evidence = TrainingEvidence(
+        optimizer_steps=63,
+        fits=(call(x_max=255.0), evaluate_call(accuracy=0.9862, x_max=255.0)),
+    )
+    result = check_accuracy("cnn", Measurement(0.9376, 10000), config=config, evidence=evidence)
+    assert result.hint_category == "trained_on_raw_pixels"
+    assert "98.62%" in result.hint and "93.76%" in result.hint
+
+
+def test_the_sandbox_records_what_evaluate_reported(helpers):
+    fit_evidence.install()
+    model = helpers.baseline()
+    model.evaluate(np.full((8, 784), 255.0), np.zeros(8), verbose=0)
+    (record,) = fit_evidence.records(model)
+    (recorded,) = training_evidence({"fits": [record]}, {}, ()).fits
+    assert recorded.kind == "evaluate" and recorded.x_max == 255.0
+    assert recorded.accuracy is not None and 0.0 <= recorded.accuracy <= 1.0
