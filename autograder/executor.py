@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import io
 import json
 import os
 import secrets
@@ -19,6 +20,7 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,30 +35,65 @@ from autograder.config import CourseConfig
 SANDBOX_UIDS = (200_000, 2**31 - 2)
 UNSHARE = shutil.which("unshare") or "/usr/bin/unshare"
 NAMESPACE_FLAGS = ("--net", "--pid", "--fork", "--kill-child", "--mount-proc", "--ipc", "--uts")
+#: Without root: the same namespaces inside a user namespace of the run's own.
+USER_NAMESPACE_FLAGS = ("--user", "--map-root-user")
+#: How student code is isolated (``isolation_mode()``): as root, plain namespaces and a
+#: uid of its own; otherwise a user namespace.
+ROOT_NAMESPACES = "as root, with a uid of its own"
+USER_NAMESPACE = "in a user namespace of its own"
 #: Seconds a cell may overrun its limit before the hard kill (the harness interrupts first).
 GRACE_S = 15.0
 POLL_S = 0.1
 MAX_FILE_BYTES = 512 * 2**20
 MAX_OPEN_FILES = 1024
 OUTPUT_TAIL = 4000
+#: The harness writes a short line per cell over its progress pipe; more than this is
+#: student code writing there, which stops the run.
+MAX_PROGRESS_BYTES = 2**20
+#: The scratch folder is a tmpfs of this size and number of files: the course's arrays,
+#: models and caches need well under a tenth of it, and a notebook that fills it only
+#: fills its own memory-backed folder, never the grader's disk.
+SCRATCH_BYTES = 512 * 2**20
+SCRATCH_INODES = 16_384
+#: What the sandbox's init copies out of the export folder (regular files only): three
+#: course models and a few arrays take a few MB.
+EXPORT_MAX_FILES = 32
+EXPORT_MAX_BYTES = 256 * 2**20
+EXPORT = ".out"
+#: Folders the harness needs in scratch: TMPDIR and the export folder.
+SCRATCH_FOLDERS = ("tmp", EXPORT)
+#: Forwarded from the grader's environment when set, so a batch grader running several
+#: sandboxes side by side can size TensorFlow's thread pools.
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-#: Shared folders the sandbox sees empty (other submissions' scratch folders, home
-#: folders); the kit's own folder is covered too. Only what the harness needs is bound
-#: back in: Python, the autograder package, MNIST and the run's scratch folder.
-COVERED = ("/tmp", "/var/tmp", "/dev/shm", "/home", "/root")
 PACKAGE = Path(__file__).resolve().parent
-KIT = PACKAGE.parent
-#: Folders too general to cover when the kit sits directly in one of them.
-SYSTEM_FOLDERS = ("/", "/usr", "/usr/local", "/opt", "/srv", "/var", "/mnt", "/media")
+#: What the sandbox sees of the machine besides Python, the package, the data and its
+#: scratch: the shared libraries Python and TensorFlow load and the /etc files they read.
+SYSTEM_PATHS = (
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/lib32",
+    "/lib",
+    "/lib64",
+    "/lib32",
+    "/libx32",
+    "/etc/ld.so.cache",
+    "/etc/ld.so.conf",
+    "/etc/ld.so.conf.d",
+    "/etc/localtime",
+    "/etc/nsswitch.conf",
+    "/etc/hosts",
+    "/etc/mime.types",
+)
 
 
-def covered_folders() -> list[str]:
-    """What the sandbox sees empty: the shared folders above, the kit, and the folder
-    the kit is in (other checkouts of the course, with their solutions, live there)."""
-    covers = [*COVERED, str(KIT)]
-    if str(KIT.parent) not in SYSTEM_FOLDERS:
-        covers.append(str(KIT.parent))
-    return covers
+def exposed_paths(data_dir: Path, scratch: Path) -> list[str]:
+    """Everything bound (read-only) into the sandbox's empty root, besides its scratch
+    tmpfs and the grader's inputs inside it."""
+    paths = [*SYSTEM_PATHS, sys.base_prefix, sys.prefix, sys.exec_prefix, str(PACKAGE)]
+    if not Path(data_dir).resolve().is_relative_to(scratch.resolve()):
+        paths.append(str(data_dir))
+    return paths
 
 
 @dataclass(frozen=True)
@@ -92,18 +129,43 @@ class Execution:
     last_cell: str = ""
 
 
-@functools.cache
-def namespaces_available() -> bool:
-    """Whether this machine lets us start processes in fresh namespaces (root, unshare)."""
-    if os.geteuid() != 0 or not Path(UNSHARE).exists():
+def _unshare_works(*flags: str) -> bool:
+    if not Path(UNSHARE).exists():
         return False
     try:
         done = subprocess.run(
-            [UNSHARE, *NAMESPACE_FLAGS, "true"], capture_output=True, timeout=30, check=False
+            [UNSHARE, *flags, "true"], capture_output=True, timeout=30, check=False
         )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
+
+
+@functools.cache
+def namespaces_available() -> bool:
+    """Whether this machine lets us start processes in fresh namespaces as root."""
+    return os.geteuid() == 0 and _unshare_works(*NAMESPACE_FLAGS)
+
+
+@functools.cache
+def user_namespaces_available() -> bool:
+    """Whether the same namespaces can be had inside an unprivileged user namespace."""
+    return _unshare_works(*USER_NAMESPACE_FLAGS, *NAMESPACE_FLAGS)
+
+
+def isolation_mode() -> str | None:
+    """How student code will be isolated here (None: not at all)."""
+    if namespaces_available():
+        return ROOT_NAMESPACES
+    if user_namespaces_available():
+        return USER_NAMESPACE
+    return None
+
+
+def isolation_available() -> bool:
+    """Whether student code can be run isolated (the grader refuses otherwise, unless
+    told to accept the risk)."""
+    return isolation_mode() is not None
 
 
 class Cgroups:
@@ -199,26 +261,82 @@ def _read_capped(path: Path, limit: int) -> bytes | None:
         return file.read(limit)
 
 
-def _last_progress(path: Path) -> tuple[int, str]:
-    """Number of progress lines and the cell the last one names."""
-    raw = _read_capped(path, 2**20) or b""
-    lines = raw.decode("utf-8", "replace").splitlines()
-    if not lines:
-        return 0, ""
-    try:
-        cell = json.loads(lines[-1]).get("cell", "")
-    except (ValueError, AttributeError, RecursionError):  # written by student code too
-        cell = ""
-    return len(lines), str(cell if isinstance(cell, str | int) else "")[:100]
+class OutputTail(threading.Thread):
+    """Drains the sandbox's stdout and stderr, keeping only the last ``OUTPUT_TAIL``
+    bytes: what a notebook prints never lands on the grader's disk."""
+
+    def __init__(self, handle: int) -> None:
+        super().__init__(daemon=True)
+        self.handle = handle
+        self.tail = b""
+
+    def run(self) -> None:
+        while chunk := os.read(self.handle, 65536):
+            self.tail = (self.tail + chunk)[-OUTPUT_TAIL:]
+        os.close(self.handle)
+
+    def text(self) -> str:
+        self.join(timeout=5)
+        return self.tail.decode("utf-8", "replace")
 
 
-def _tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as file:
-            file.seek(max(0, path.stat().st_size - OUTPUT_TAIL))
-            return file.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+class Progress:
+    """What the harness reports over its progress pipe, checked line by line against
+    the cells it was given: the cells in order, then ``export`` and ``done``. Student
+    code shares the harness's process and can write there too, so anything else (too
+    much, not JSON, out of order) is a violation that stops the run."""
+
+    def __init__(self, handle: int, cells: list[dict[str, object]]) -> None:
+        self.handle = handle
+        self.expected: list[object] = [cell["index"] for cell in cells] + ["export", "done"]
+        self.seen = 0
+        self.received = 0
+        self.pending = b""
+        self.violation: str | None = None
+
+    @property
+    def cell(self) -> str:
+        """The step the harness last announced ("" before the first cell)."""
+        return str(self.expected[self.seen - 1]) if self.seen else ""
+
+    def read(self) -> bool:
+        """Take what arrived; whether a new step was announced."""
+        before = self.seen
+        while self.violation is None:
+            try:
+                chunk = os.read(self.handle, 65536)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            self.received += len(chunk)
+            if self.received > MAX_PROGRESS_BYTES:
+                self.violation = (
+                    f"more than {MAX_PROGRESS_BYTES} bytes arrived on the grader's progress "
+                    f"channel during cell {self.cell or 'start-up'} (only the grader writes "
+                    "there; the notebook wrote to it), so the run was stopped"
+                )
+                break
+            *lines, self.pending = (self.pending + chunk).split(b"\n")
+            for line in lines:
+                self._take(line)
+        return self.seen != before
+
+    def _take(self, line: bytes) -> None:
+        if self.violation is not None:
+            return
+        try:
+            step = json.loads(line).get("cell")
+        except (ValueError, AttributeError, RecursionError):
+            step = None
+        if self.seen < len(self.expected) and step == self.expected[self.seen]:
+            self.seen += 1
+            return
+        self.violation = (
+            f"the grader's progress channel received a line that is not the next step "
+            f"after cell {self.cell or 'start-up'} (only the grader writes there; the "
+            "notebook wrote to it), so the run was stopped"
+        )
 
 
 def sandbox_environment(
@@ -226,8 +344,10 @@ def sandbox_environment(
 ) -> dict[str, str]:
     """The whole environment of student code: no secrets, everything inside scratch."""
     course = {"COURSE_CONFIG": str(config_file)} if config_file else {}
+    threads = {name: os.environ[name] for name in THREAD_VARIABLES if name in os.environ}
     return {
         **course,
+        **threads,
         "PATH": f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin",
         "HOME": str(scratch),
         "TMPDIR": str(scratch / "tmp"),
@@ -246,15 +366,28 @@ def sandbox_environment(
     }
 
 
-def _prepare_scratch(scratch: Path, owner: int | None) -> tuple[Path, Path]:
-    inputs, out = scratch / ".grader", scratch / ".out"
-    for folder in (scratch, scratch / "tmp", out):
-        folder.mkdir(exist_ok=True)
+def _prepare_scratch(scratch: Path, owner: int | None, isolated: bool) -> Path:
+    """The grader's inputs folder; without isolation also the folders the harness
+    writes (isolated, those live in the sandbox's scratch tmpfs)."""
+    inputs = scratch / ".grader"
+    scratch.mkdir(exist_ok=True)
+    for name in () if isolated else SCRATCH_FOLDERS:
+        (scratch / name).mkdir(exist_ok=True)
         if owner is not None:
-            os.chown(folder, owner, owner)
+            os.chown(scratch / name, owner, owner)
+    if owner is not None and not isolated:
+        os.chown(scratch, owner, owner)
     inputs.mkdir(mode=0o755, exist_ok=True)
+    inputs.chmod(0o755)
     scratch.chmod(0o700)
-    return inputs, out
+    return inputs
+
+
+def _pipe(*, reader_blocks: bool) -> tuple[int, int]:
+    """A pipe whose grader end does not block the watch loop."""
+    read, write = os.pipe()
+    os.set_blocking(write if reader_blocks else read, False)
+    return read, write
 
 
 def run_cells(
@@ -270,35 +403,44 @@ def run_cells(
     config_file: Path | None = None,
 ) -> Execution:
     """Run ``cells`` in the sandbox with ``scratch`` as working folder; artifacts land
-    in ``scratch/.out``. ``trusted`` is a folder the sandbox cannot write."""
-    isolated = namespaces_available()
+    in ``scratch/.out``. ``trusted`` is a folder the sandbox cannot see. The probe
+    images reach the harness over a pipe only once it announces the export step."""
+    mode = isolation_mode()
     as_root = os.geteuid() == 0
     # Without a mount namespace, private folders (e.g. a Python under /root) cannot be
     # exposed to another uid, so the run keeps our uid (and says so).
     owner = None
-    if as_root and (isolated or _open_to_others(sys.executable)):
+    if as_root and (mode == ROOT_NAMESPACES or (mode is None and _open_to_others(sys.executable))):
         owner = SANDBOX_UIDS[0] + secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0])
-    inputs, out = _prepare_scratch(scratch, owner)
+    inputs = _prepare_scratch(scratch, owner, mode is not None)
+    out = scratch / EXPORT
     (inputs / "cells.json").write_text(json.dumps(cells), encoding="utf-8")
-    np.save(inputs / "probe.npy", probe, allow_pickle=False)
     if config_file is not None:  # a copy: the folder around course.yaml stays hidden
         shutil.copyfile(config_file, inputs / "course.yaml")
         config_file = inputs / "course.yaml"
-    for path in (inputs / "cells.json", inputs / "probe.npy", config_file):
+    for path in (inputs / "cells.json", config_file):
         if path is not None:
             path.chmod(0o644)
+    progress_read, progress_write = _pipe(reader_blocks=False)
+    probe_read, probe_write = _pipe(reader_blocks=True)
+    output_read, output_write = os.pipe()
+    sandbox_fds = (progress_write, probe_read)
 
     memory = limits.memory_mb * 2**20
     cgroups = Cgroups(memory, limits.max_processes)
     spec = {
-        "namespaces": isolated,
-        "cover": covered_folders(),
-        "expose": [
-            sys.base_prefix, sys.prefix, sys.exec_prefix, str(PACKAGE), str(data_dir),
-            str(scratch),
-        ],
+        "mode": mode,
+        "root": str(trusted / "root"),
+        "expose": exposed_paths(data_dir, scratch),
         "hide": [str(path) for path in hide],
-        "writable": [str(scratch)],
+        "scratch": str(scratch),
+        "scratch_tmpfs": f"size={SCRATCH_BYTES},nr_inodes={SCRATCH_INODES}",
+        "scratch_folders": list(SCRATCH_FOLDERS),
+        "inputs": str(inputs),
+        "export": EXPORT,
+        "export_max_files": EXPORT_MAX_FILES,
+        "export_max_bytes": EXPORT_MAX_BYTES,
+        "pass_fds": list(sandbox_fds),
         "cgroup_procs": cgroups.procs_files,
         "rlimits": {
             "AS": memory,
@@ -316,11 +458,12 @@ def run_cells(
         "argv": [
             sys.executable, "-I", "-m", "autograder.harness",
             "--cells", str(inputs / "cells.json"),
-            "--probe", str(inputs / "probe.npy"),
+            "--progress-fd", str(progress_write),
+            "--probe-fd", str(probe_read),
             "--out", str(out),
             "--cell-timeout", str(limits.cell_timeout_s),
             "--seed", str(seed),
-            *(["--kill-strays"] if isolated else []),
+            *(["--kill-strays"] if mode else []),
         ],
     }  # fmt: skip
     report_path = trusted / "protections.json"
@@ -328,33 +471,42 @@ def run_cells(
     spec["report_fd"] = report_fd
     (trusted / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
     command = [sys.executable, "-I", "-m", "autograder.sandbox_init", str(trusted / "spec.json")]
-    if isolated:
+    if mode == ROOT_NAMESPACES:
         command = [UNSHARE, *NAMESPACE_FLAGS, "--", *command]
-    log = trusted / "output.log"
+    elif mode == USER_NAMESPACE:
+        command = [UNSHARE, *USER_NAMESPACE_FLAGS, *NAMESPACE_FLAGS, "--", *command]
     start = time.monotonic()
     reason = None
+    progress = Progress(progress_read, cells)
+    output = OutputTail(output_read)
     try:
-        with open(log, "wb") as output:
+        try:
             process = subprocess.Popen(
                 command,
                 stdin=subprocess.DEVNULL,
-                stdout=output,
+                stdout=output_write,
                 stderr=subprocess.STDOUT,
                 cwd=trusted,
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
                 start_new_session=True,
-                pass_fds=(report_fd,),
+                pass_fds=(report_fd, *sandbox_fds),
             )
-            reason = _watch(process, out / "progress.jsonl", limits, start)
+        finally:
+            for handle in (report_fd, output_write, *sandbox_fds):
+                os.close(handle)
+        output.start()
+        reason = _watch(process, progress, _probe_bytes(probe), probe_write, limits, start)
     finally:
-        os.close(report_fd)
+        for handle in (progress_read, probe_write):
+            with contextlib.suppress(OSError):
+                os.close(handle)
         cgroups_oom = cgroups.out_of_memory()
         cgroups.close()
     wall = time.monotonic() - start
     code = process.returncode
     if reason is None and cgroups_oom:
         reason = f"the notebook ran out of memory (limit {limits.memory_mb} MB) and was killed"
-    last_cell = _last_progress(out / "progress.jsonl")[1]
+    last_cell = progress.cell
     if reason is None and code not in (0, None):
         reason = _exit_reason(code, limits, last_cell)
     if reason is None and last_cell != "done":
@@ -370,9 +522,15 @@ def run_cells(
         tuple(report.get("enforced", [])),
         tuple(report.get("missing", ["sandbox did not start"]))
         + (() if cgroups.folders else ("cgroups (memory and processes limited by rlimits only)",)),
-        _tail(log),
+        output.text(),
         last_cell,
     )
+
+
+def _probe_bytes(probe: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, probe, allow_pickle=False)
+    return buffer.getvalue()
 
 
 def _exit_reason(code: int, limits: Limits, cell: str) -> str:
@@ -394,22 +552,33 @@ def _exit_reason(code: int, limits: Limits, cell: str) -> str:
 
 
 def _watch(
-    process: subprocess.Popen[bytes], progress: Path, limits: Limits, start: float
+    process: subprocess.Popen[bytes],
+    progress: Progress,
+    probe: bytes,
+    probe_write: int,
+    limits: Limits,
+    start: float,
 ) -> str | None:
-    """Wait for ``process``; kill its whole group on a timeout and say why."""
-    seen, cell, since = 0, "", start
+    """Wait for ``process``, handing over the probe when the export step is announced;
+    kill its whole group on a timeout or a progress violation and say why."""
+    since, sent = start, False
     while process.poll() is None:
         now = time.monotonic()
-        count, last = _last_progress(progress)
-        if count != seen:
-            seen, cell, since = count, last, now
-        reason = None
-        if now - start > limits.submission_timeout_s:
+        if progress.read():
+            since = now
+        if not sent and progress.seen >= len(progress.expected) - 1:  # "export" announced
+            sent = True
+            with contextlib.suppress(OSError):  # the harness may be gone already
+                os.write(probe_write, probe)
+            os.close(probe_write)
+        cell = progress.cell
+        reason = progress.violation
+        if reason is None and now - start > limits.submission_timeout_s:
             reason = (
                 f"the notebook did not finish within the submission limit of "
                 f"{limits.submission_timeout_s:g} s (stopped in cell {cell or 'start-up'})"
             )
-        elif seen and now - since > limits.cell_timeout_s + GRACE_S:
+        elif reason is None and progress.seen and now - since > limits.cell_timeout_s + GRACE_S:
             reason = (
                 f"cell {cell} ran past the per-cell limit of {limits.cell_timeout_s:g} s and "
                 "could not be interrupted (an endless loop?)"
@@ -419,7 +588,8 @@ def _watch(
             return reason
         time.sleep(POLL_S)
     _kill(process)  # anything the run left behind in its session
-    return None
+    progress.read()
+    return progress.violation
 
 
 def _kill(process: subprocess.Popen[bytes]) -> None:

@@ -6,13 +6,19 @@ before, and everything it writes is re-validated by the trusted side
 (:mod:`autograder.artifacts`). It writes JSON, ``.npy`` without pickle and
 ``.keras`` files into the output folder, nothing else.
 
-Run as ``python -I -m autograder.harness --cells CELLS --probe PROBE --out OUT``.
+It announces each cell, the export step and the end over the progress pipe, and reads
+the grader's probe images from the probe pipe only at the export step, after every
+cell has run (the grader sends them then), so no cell can see them in advance.
+
+Run as ``python -I -m autograder.harness --cells CELLS --progress-fd N --probe-fd M
+--out OUT``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import random
@@ -34,10 +40,13 @@ MODELS = {"baseline": "baseline_model", "hidden_layer": "hidden_layer_model", "c
 BUILDERS = ("build_baseline_ann", "build_hidden_layer_ann", "build_cnn")
 MAX_TEXT = 2000
 MANIFEST = "manifest.json"
-PROGRESS = "progress.jsonl"
 
 # Taken before any student code runs, so monkeypatching these cannot change the export.
 _save_array = np.save
+_load_array = np.load
+_bytes_io = io.BytesIO
+_read = os.read
+_close = os.close
 _asarray = np.asarray
 _json_dumps = json.dumps
 _replace = os.replace
@@ -200,10 +209,24 @@ def _export_model(
     return info
 
 
+def _receive_probe(handle: int, timer: Timer) -> tuple[np.ndarray | None, str | None]:
+    """The probe images, sent by the grader once the export step is announced."""
+    chunks = []
+    try:
+        with timer:
+            while chunk := _read(handle, 65536):
+                chunks.append(chunk)
+        _close(handle)
+        return _load_array(_bytes_io(b"".join(chunks)), allow_pickle=False), None
+    except BaseException as exc:  # noqa: BLE001 - student code may have taken the pipe
+        return None, f"the grader's probe images did not arrive ({_describe(exc)})"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cells", type=Path, required=True)
-    parser.add_argument("--probe", type=Path, required=True)
+    parser.add_argument("--progress-fd", type=int, required=True)
+    parser.add_argument("--probe-fd", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--cell-timeout", type=float, default=300)
     parser.add_argument("--seed", type=int, default=42)
@@ -214,9 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file is an error, not a kill
     me = _getpid()
     cells = json.loads(args.cells.read_text(encoding="utf-8"))
-    probe = np.load(args.probe, allow_pickle=False)
     out = args.out
-    progress = open(out / PROGRESS, "a", buffering=1, encoding="utf-8")  # noqa: SIM115
+    progress = open(args.progress_fd, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
     sources = [cell["source"] for cell in cells]
     _seed(args.seed, sources)
     fit_evidence.install()  # clues for hints: what each model's fit() was given
@@ -261,8 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     labels = namespace.get("y_train")
     manifest["labels_one_hot"] = bool(_asarray(labels).ndim == 2) if labels is not None else False
     functions: dict[str, str | None] = {}
+    probe, probe_error = _receive_probe(args.probe_fd, timer)
     for name in ("normalize", "flatten"):
-        output, error = _call(namespace.get(name), probe, timer)
+        output, error = (
+            (None, probe_error) if probe is None else _call(namespace.get(name), probe, timer)
+        )
         if error is None:
             error = exporter.array(name, output)
         functions[name] = error
