@@ -458,17 +458,16 @@ def _all_layers(model: Any) -> list[Any]:
 
 
 def activations_per_image(model: keras.Model) -> int:
-    """Values every layer of ``model`` outputs for one image, summed over every call of
-    every layer (0 when the model was never built: it cannot run at all then, and says so
-    when evaluated)."""
+    """Values every layer of ``model`` outputs for one image, summed (0 when the model
+    was never built: it cannot run at all then, and says so when evaluated). A layer
+    counts once: Keras records extra nodes for a loaded Sequential model, and a layer
+    really used twice was refused from the config already."""
     import keras
 
     total = 0
     for layer in _all_layers(model):
-        nodes = getattr(layer, "_inbound_nodes", None) or []
         try:
-            outputs = [t for node in nodes for t in keras.tree.flatten(node.output_tensors)]
-            outputs = outputs or keras.tree.flatten(layer.output)
+            outputs = keras.tree.flatten(layer.output)
         except (AttributeError, ValueError, RuntimeError):
             continue
         for tensor in outputs:

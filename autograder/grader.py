@@ -13,16 +13,16 @@ import os
 import re
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autograder import artifacts, executor
+from autograder import artifacts, executor, judge
 from autograder.arrays import ArraySummary
 from autograder.checks import data as data_checks
-from autograder.checks import evaluation, models
+from autograder.checks import models
 from autograder.checks.result import CheckResult, fail_all
 from autograder.config import STAGES, ConfigError, CourseConfig, load_config
 from autograder.data import MNIST_FILES, MnistDataError, encode_idx, load_mnist, resolve_folder
@@ -175,11 +175,14 @@ def _judge(
     retrain: bool,
     workdir: Path,
     progress: Callable[[str], None],
+    notes: list[str],
 ) -> list[CheckResult]:
-    """All checks from the exported artifacts (every read validated).
+    """All checks from the exported artifacts (every read validated); report notes are
+    appended to ``notes``.
 
     ``out`` is a descriptor of the export folder; file names are the grader's own, never
-    names from the manifest (which student code can forge)."""
+    names from the manifest (which student code can forge). The models are judged in the
+    judge's child process (see :mod:`autograder.judge`)."""
     files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
     cell_errors = tuple(note.partition(": ")[2] for note in _cell_notes(manifest.get("cells", [])))
     first_error = f" The first failing cell said: {cell_errors[0]}" if cell_errors else ""
@@ -233,44 +236,44 @@ def _judge(
     )
 
     model_info = manifest.get("models") if isinstance(manifest.get("models"), dict) else {}
+    problems: dict[str, str] = {}
+    jobs: dict[str, dict[str, Any]] = {}
+    evidence = {}
     for stage in STAGES:
         info = model_info.get(stage) if isinstance(model_info.get(stage), dict) else {}
         variable = models.MODEL_NAMES[stage]
-        model, problem, measurement, retrained = None, None, None, None
+        evidence[stage] = models.training_evidence(info, manifest, cell_errors)
         if info.get("error"):
-            problem = f"{str(info['error'])[:400]}."
+            problems[stage] = f"{str(info['error'])[:400]}."
         elif stage not in files:
-            problem = f"{variable} is not defined after running the notebook.{first_error}"
+            problems[stage] = f"{variable} is not defined after running the notebook.{first_error}"
         else:
-            progress(f"checking {variable}")
-            try:
-                model = artifacts.load_model(Path(f"{stage}.keras"), workdir, folder=out)
-            except artifacts.ArtifactError as exc:
-                problem = f"{variable}: {exc}."
-        if model is not None:
-            bar = config.stages[stage].min_test_accuracy
-            try:
-                measurement = evaluation.measure(model, canon.x_test, canon.y_test, bar=bar)
-                if retrain:
-                    progress(f"re-training {variable}'s architecture")
-                    fresh = evaluation.retrain(
-                        model, canon.x_train, canon.y_train, stage=stage, config=config
-                    )
-                    retrained = evaluation.measure(
-                        fresh, canon.x_test, canon.y_test, bar=bar, retrained=True
-                    )
-            except Exception as exc:  # a loaded model can still fail on real inputs
-                problem = f"{variable} could not be evaluated: {type(exc).__name__}: {exc}"[:500]
-                measurement = retrained = None
-        evidence = models.training_evidence(info, manifest, cell_errors)
+            jobs[stage] = asdict(evidence[stage])
+    try:
+        verdicts = judge.judge_models(
+            jobs,
+            folder=out,
+            canon=canon,
+            config=config,
+            retrain=retrain,
+            workdir=workdir,
+            progress=progress,
+        )
+    except judge.JudgeError as exc:
+        raise GradingError(f"{exc}; the submission was not graded") from None
+    for stage in STAGES:
+        verdict = verdicts.get(stage)
+        if verdict is not None and verdict.results:
+            results += verdict.results
+            notes += verdict.notes
+            continue
+        problem = verdict.stopped if verdict is not None else problems[stage]
         results += [
-            models.check_structure(stage, model, config=config, problem=problem),
+            models.check_structure(stage, None, config=config, problem=problem),
             models.check_trained(
-                stage, measurement, config=config, problem=problem, evidence=evidence
+                stage, None, config=config, problem=problem, evidence=evidence[stage]
             ),
-            models.check_accuracy(
-                stage, retrained if retrain else measurement, config=config, problem=problem
-            ),
+            models.check_accuracy(stage, None, config=config, problem=problem),
         ]
     return results
 
@@ -308,7 +311,9 @@ def _collect(
         if execution.reason:
             notes.append(execution.reason)
         try:
-            results = _judge(manifest, folder, probe, canon, config, retrain, workdir, say)
+            results = _judge(manifest, folder, probe, canon, config, retrain, workdir, say, notes)
+        except GradingError:
+            raise
         except Exception as exc:  # noqa: BLE001 - a hostile artifact must not stop a batch
             message = f"the exported results could not be checked ({type(exc).__name__}: {exc})"
             return list(fail_all(config, f"Grading stopped: {message[:500]}.", hint))
