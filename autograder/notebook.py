@@ -1,16 +1,24 @@
 """What the notebook's test cells call, inside the student's own kernel.
 
-Each function runs the same check the trusted grader runs, prints a one-line
-"✓ ..." on success and raises AssertionError with the message and the hint on
-failure, so nbgrader shows the student why and deducts that cell's points. This is
-feedback, not the grade of record: ``autograder grade`` re-checks everything in a
-separate process.
+Each test cell runs ``check("<check id>")``: the same check the trusted grader runs,
+on the names the notebook defined. A pass shows a ✓ box; a failure raises
+:class:`CheckFailed`, which IPython renders as a ✗ box with the message and the hint
+(no traceback through this module), and which nbgrader records as the cell's error,
+so it deducts that cell's points. A name that is not defined yet (its cell still
+raises NotImplementedError, or has not run) is "not written yet", never a NameError.
+This is feedback, not the grade of record: ``autograder grade`` re-checks everything
+in a separate process.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from collections.abc import Callable
+import html
+import os
+import sys
+import textwrap
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -18,12 +26,20 @@ import numpy as np
 from autograder.arrays import HEAD_ROWS, ArraySummary
 from autograder.checks import data as data_checks
 from autograder.checks import evaluation, models
-from autograder.checks.result import CheckResult
+from autograder.checks.hints import advise
+from autograder.checks.result import CheckResult, spec_for
 from autograder.config import CourseConfig, load_config
 from autograder.data import load_mnist
 
 if TYPE_CHECKING:
     import keras
+
+#: Width the result boxes wrap their text to, so no hint runs off the page.
+BOX_WIDTH = 88
+_COLOURS = {True: "\x1b[1;32m", False: "\x1b[1;31m"}
+_RESET = "\x1b[0m"
+#: The functions of the student contract; a missing one is "not written yet".
+FUNCTIONS = ("normalize", "flatten", *models.BUILDER_NAMES.values())
 
 
 @functools.cache
@@ -43,19 +59,160 @@ def _canonical_heads() -> dict[str, np.ndarray]:
     return {"X_train_flattened": x_train[:HEAD_ROWS], "X_test_flattened": x_test[:HEAD_ROWS]}
 
 
+def start_tensorflow() -> None:
+    """Start TensorFlow without its C++ start-up lines in the notebook.
+
+    It logs them (CUDA probing, with an "E... failed call to cuInit" line that reads as a
+    failure; oneDNN and CPU-instruction notices) straight to the process's stderr, before
+    ``TF_CPP_MIN_LOG_LEVEL`` applies, and ipykernel forwards that descriptor into the cell
+    output. So the descriptor points at /dev/null while TensorFlow loads and runs its first
+    operation (when it probes the devices); later C++ messages are cut to fatal ones.
+    """
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    if "tensorflow" in sys.modules:
+        return  # already started: its start-up lines are out already
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow
+
+            tensorflow.zeros(1)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def box_lines(result: CheckResult, *, colour: bool = False) -> list[str]:
+    """A result as a student reads it: verdict, title and points, the message, the hint."""
+    mark = "✓" if result.passed else "✗"
+    head = f"{mark} {result.title} ({result.points:g}/{result.max_points:g})"
+    lines = [f"{_COLOURS[result.passed]}{head}{_RESET}" if colour else head]
+    lines += textwrap.wrap(result.message, BOX_WIDTH, initial_indent="  ", subsequent_indent="  ")
+    if result.hint:
+        lines += textwrap.wrap(
+            result.hint, BOX_WIDTH, initial_indent="  Hint: ", subsequent_indent="        "
+        )
+    return lines
+
+
+class CheckFailed(AssertionError):
+    """A self-check did not pass: its text is the message and the hint.
+
+    IPython asks an exception how to render itself (``_render_traceback_``), so the
+    cell shows the ✗ box instead of a traceback through the kit; nbgrader still sees
+    an error and deducts the cell's points.
+    """
+
+    def __init__(self, result: CheckResult) -> None:
+        super().__init__(result.explain())
+        self.result = result
+
+    def _render_traceback_(self) -> list[str]:
+        return box_lines(self.result, colour=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class PassedBox:
+    """The ✓ box of a passed check: HTML in Jupyter, plain text elsewhere."""
+
+    result: CheckResult
+
+    def __str__(self) -> str:
+        return "\n".join(box_lines(self.result))
+
+    def _repr_html_(self) -> str:
+        head, *rest = box_lines(self.result)
+        body = "".join(f"<div>{html.escape(line.strip())}</div>" for line in rest)
+        return (
+            '<div class="autograder-check autograder-pass" style="border:1px solid #2a7;'
+            'border-left:6px solid #2a7;background:#eefaf2;padding:4px 10px;margin:2px 0">'
+            f"<b>{html.escape(head)}</b>{body}</div>"
+        )
+
+
 def _report(result: CheckResult) -> CheckResult:
     if not result.passed:
-        raise AssertionError(result.explain())
-    print(f"✓ {result.message}")
+        raise CheckFailed(result)
+    from IPython.display import display  # outside IPython it prints the plain text
+
+    display(PassedBox(result))
     return result
+
+
+def arguments(check_id: str) -> tuple[str, ...]:
+    """The notebook names check ``check_id`` reads, in the order its function takes them."""
+    part, kind = check_id.split(".", 1)
+    if part == "data":
+        return {
+            "load": tuple(data_checks.LOADED),
+            "normalize": ("normalize",),
+            "flatten": ("flatten", *data_checks.FLATTENED),
+        }[kind]
+    if kind == "structure":
+        return (models.BUILDER_NAMES[part],)
+    return (models.MODEL_NAMES[part], "X_test", "y_test")
+
+
+def _judge(check_id: str, values: list[object]) -> CheckResult:
+    """The check's verdict on ``values`` (None where a name is missing)."""
+    part, kind = check_id.split(".", 1)
+    if part == "data":
+        judges = {"load": _judge_data, "normalize": _judge_normalize, "flatten": _judge_flatten}
+        return judges[kind](*values)
+    judges = {
+        "structure": _judge_builder,
+        "trained": _judge_trained,
+        "accuracy": _judge_accuracy,
+    }
+    return judges[kind](part, *values)
+
+
+def _not_written(result: CheckResult, missing: list[str]) -> CheckResult:
+    """``result`` of a check that lacked ``missing``, said as work still to do."""
+    names = " and ".join(missing)
+    verb = "is" if len(missing) == 1 else "are"
+    message = (
+        f"Not written yet: {names} {verb} not defined. Write the cells above this one and "
+        "run them in order (their `raise NotImplementedError` lines must be gone)."
+    )
+    functions = [name for name in missing if name in FUNCTIONS]
+    hint = advise("not_written_yet", function=functions[0]) if functions else None
+    return dataclasses.replace(
+        result,
+        message=message,
+        hint=hint.text if hint else result.hint,
+        hint_category=hint.category if hint else result.hint_category,
+    )
+
+
+def run_check(check_id: str, namespace: Mapping[str, object]) -> CheckResult:
+    """The verdict of ``check_id`` on the names in ``namespace``, without reporting it."""
+    spec_for(check_id, _config())  # a ValueError naming the valid ids
+    names = arguments(check_id)
+    missing = [name for name in names if name not in namespace]
+    result = _judge(check_id, [namespace.get(name) for name in names])
+    return _not_written(result, missing) if missing and not result.passed else result
+
+
+def check(check_id: str, namespace: Mapping[str, object] | None = None) -> CheckResult:
+    """Run one self-check on the notebook's names (the caller's globals by default)."""
+    if namespace is None:
+        namespace = sys._getframe(1).f_globals
+    return _report(run_check(check_id, namespace))
+
+
+def _judge_data(X_train, y_train, X_test, y_test) -> CheckResult:  # noqa: N803 - contract names
+    arrays = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+    summaries = {name: None if value is None else ArraySummary.of(value)
+                 for name, value in arrays.items()}  # fmt: skip
+    return data_checks.check_load(summaries, config=_config())
 
 
 def check_data(X_train, y_train, X_test, y_test) -> CheckResult:  # noqa: N803 - contract names
     """The four arrays are MNIST exactly as load_mnist() returns it."""
-    arrays = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
-    summaries = {name: None if value is None else ArraySummary.of(value)
-                 for name, value in arrays.items()}  # fmt: skip
-    return _report(data_checks.check_load(summaries, config=_config()))
+    return _report(_judge_data(X_train, y_train, X_test, y_test))
 
 
 def _call(function: Callable[[np.ndarray], object], probe: np.ndarray
@@ -68,19 +225,22 @@ def _call(function: Callable[[np.ndarray], object], probe: np.ndarray
         return None, f"{type(exc).__name__}: {exc}"
 
 
-def check_normalize(normalize: Callable[[np.ndarray], object]) -> CheckResult:
-    """normalize() on images the grader chooses returns them divided by 255."""
+def _judge_normalize(normalize: Callable[[np.ndarray], object]) -> CheckResult:
     probe = data_checks.probe_images(_canonical_test_set()[0])
     output, error = _call(normalize, probe)
-    return _report(data_checks.check_normalize(probe, output, error=error, config=_config()))
+    return data_checks.check_normalize(probe, output, error=error, config=_config())
 
 
-def check_flatten(
+def check_normalize(normalize: Callable[[np.ndarray], object]) -> CheckResult:
+    """normalize() on images the grader chooses returns them divided by 255."""
+    return _report(_judge_normalize(normalize))
+
+
+def _judge_flatten(
     flatten: Callable[[np.ndarray], object],
     X_train_flattened: np.ndarray,  # noqa: N803 - contract names
     X_test_flattened: np.ndarray,  # noqa: N803
 ) -> CheckResult:
-    """flatten() and the two flattened arrays have one 784-value row per image."""
     probe = data_checks.probe_images(_canonical_test_set()[0])
     output, error = _call(flatten, probe)
     flattened = {
@@ -90,18 +250,25 @@ def check_flatten(
             ("X_test_flattened", X_test_flattened),
         )
     }
-    return _report(
-        data_checks.check_flatten(
-            probe, output, error=error, flattened=flattened,
-            expected_heads=_canonical_heads(), config=_config(),
-        )
+    return data_checks.check_flatten(
+        probe, output, error=error, flattened=flattened,
+        expected_heads=_canonical_heads(), config=_config(),
     )  # fmt: skip
+
+
+def check_flatten(
+    flatten: Callable[[np.ndarray], object],
+    X_train_flattened: np.ndarray,  # noqa: N803 - contract names
+    X_test_flattened: np.ndarray,  # noqa: N803
+) -> CheckResult:
+    """flatten() and the two flattened arrays have one 784-value row per image."""
+    return _report(_judge_flatten(flatten, X_train_flattened, X_test_flattened))
 
 
 def _measure(stage: str, model: keras.Model) -> evaluation.Measurement:
     """Accuracy on the kit's own copy of the test set.
 
-    The test cells pass the notebook's ``X_test, y_test`` so they read naturally,
+    The test cells name the notebook's ``X_test, y_test`` so they read naturally,
     but those are the student's variables: a notebook that trimmed or relabelled
     them must not be able to raise its own score, so they are not used here.
     """
@@ -115,11 +282,34 @@ def check_model_structure(stage: str, model: keras.Model) -> CheckResult:
     return _report(models.check_structure(stage, model, config=_config()))
 
 
-def _judged(stage: str, model: keras.Model, y_test: object) -> dict[str, object]:
+def _judge_builder(stage: str, builder: Callable[[], keras.Model] | None) -> CheckResult:
+    """The architecture of a new model from the stage's builder, which this calls itself,
+    so a builder still raising the release's NotImplementedError is "not written yet"."""
+    name = models.BUILDER_NAMES[stage]
+    if builder is None:
+        return models.check_structure(stage, None, config=_config())
+    if not callable(builder):
+        problem = models.ModelProblem("missing", f"{name} is not a function.")
+        return models.check_structure(stage, None, config=_config(), problem=problem)
+    try:
+        model = builder()
+    except NotImplementedError:
+        spec = spec_for(f"{stage}.structure", _config())
+        advice = advise("not_written_yet", function=name)
+        return spec.failed(f"{name}() is not written yet.", advice)
+    except Exception as exc:  # the student's builder may raise anything
+        problem = models.ModelProblem("unusable", f"{name}() raised {type(exc).__name__}: {exc}")
+        return models.check_structure(stage, None, config=_config(), problem=problem)
+    return models.check_structure(stage, model, config=_config())
+
+
+def _judged(stage: str, model: keras.Model | None, y_test: object) -> dict[str, object]:
     """Measurement, problem and architecture verdict of a live model, for the checks."""
+    if model is None:
+        return {"measurement": None, "problem": None, "evidence": None, "structure": None}
     try:
         measurement, problem = _measure(stage, model), None
-    except ValueError as exc:
+    except (ValueError, AttributeError, TypeError) as exc:
         measurement = None
         problem = models.ModelProblem("not_evaluable", f"The model could not be evaluated: {exc}.")
     steps = getattr(getattr(model, "optimizer", None), "iterations", None)
@@ -137,15 +327,23 @@ def _judged(stage: str, model: keras.Model, y_test: object) -> dict[str, object]
     }
 
 
-def check_model_trained(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
-    """The model classifies the test images far better than chance."""
+def _judge_trained(stage: str, model: keras.Model | None, X_test, y_test) -> CheckResult:  # noqa: N803
     judged = _judged(stage, model, y_test)
     measurement = judged.pop("measurement")
-    return _report(models.check_trained(stage, measurement, config=_config(), **judged))
+    return models.check_trained(stage, measurement, config=_config(), **judged)
+
+
+def _judge_accuracy(stage: str, model: keras.Model | None, X_test, y_test) -> CheckResult:  # noqa: N803
+    judged = _judged(stage, model, y_test)
+    measurement = judged.pop("measurement")
+    return models.check_accuracy(stage, measurement, config=_config(), **judged)
+
+
+def check_model_trained(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
+    """The model classifies the test images far better than chance."""
+    return _report(_judge_trained(stage, model, X_test, y_test))
 
 
 def check_accuracy(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
     """Test accuracy, computed from the raw test images the canonical way, reaches the bar."""
-    judged = _judged(stage, model, y_test)
-    measurement = judged.pop("measurement")
-    return _report(models.check_accuracy(stage, measurement, config=_config(), **judged))
+    return _report(_judge_accuracy(stage, model, X_test, y_test))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import keras
 from nbformat import NotebookNode
 
+from autograder import notebook
 from autograder.config import CourseConfig
 from reference import data, models, training
 from reference.notebook import cells
@@ -86,6 +87,21 @@ def _points(value: float) -> str:
     return f"{value:g} point" + ("" if value == 1 else "s")
 
 
+def _check_call(check_id: str) -> str:
+    """The one line a test cell runs: the shared check, on the notebook's own names."""
+    return f'check("{check_id}");'
+
+
+def _self_check(cell_id: str, check_id: str, what: str, points: float) -> NotebookNode:
+    """A visible test cell: what it checks (and the names it reads), then the call."""
+    names = ", ".join(notebook.arguments(check_id))
+    return cells.test(
+        cell_id,
+        f"# Self-check ({_points(points)}): {what} (reads {names}).\n" + _check_call(check_id),
+        points,
+    )
+
+
 def _points_table(config: CourseConfig) -> str:
     rows = [
         ("Loading the data", config.data_points.load, "visible"),
@@ -143,9 +159,9 @@ from the same random weights, so your results can be repeated.
         cells.provided(
             "setup",
             """
-import os
+from autograder.notebook import check, start_tensorflow
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up logs quiet
+start_tensorflow()  # before keras: keeps TensorFlow's C++ start-up messages out of the notebook
 
 import keras
 import matplotlib.pyplot as plt
@@ -153,17 +169,9 @@ import numpy as np
 
 from autograder.config import load_config
 from autograder.data import load_mnist
-from autograder.notebook import (
-    check_data,
-    check_flatten,
-    check_model_structure,
-    check_model_trained,
-    check_normalize,
-)
 
 config = load_config()  # this course's settings: budgets, bars and points
 keras.utils.set_random_seed(config.seed)
-_ = keras.ops.zeros(1)  # start TensorFlow now, so its start-up messages appear here
 """,
         ),
     ]
@@ -190,12 +198,7 @@ labels second. It reads the course's copy of the data, so nothing is downloaded.
             "(X_train, y_train), (X_test, y_test) = load_mnist()",
             'print("train:", X_train.shape, y_train.shape, " test:", X_test.shape, y_test.shape)',
         ),
-        cells.test(
-            "check-load",
-            f"# Self-check ({_points(config.data_points.load)}): shapes, types and labels.\n"
-            "check_data(X_train, y_train, X_test, y_test);",
-            config.data_points.load,
-        ),
+        _self_check("check-load", "data.load", "shapes, types and labels", config.data_points.load),
     ]
 
 
@@ -253,11 +256,10 @@ Write `normalize(images)`: return the images as floats in [0, 1], with the same 
 """,
         ),
         cells.solution("normalize", normalize.head, normalize.body),
-        cells.test(
+        _self_check(
             "check-normalize",
-            f"# Self-check ({_points(config.data_points.normalize)}): floats in [0, 1], "
-            "same shape, nothing else changed.\n"
-            "check_normalize(normalize);",
+            "data.normalize",
+            "floats in [0, 1], same shape, nothing else changed",
             config.data_points.normalize,
         ),
         cells.markdown(
@@ -281,11 +283,10 @@ Write `flatten(images)`, then make the inputs of the two ANNs:
             "X_test_flattened = flatten(normalize(X_test))",
             'print("flattened:", X_train_flattened.shape, X_test_flattened.shape)',
         ),
-        cells.test(
+        _self_check(
             "check-flatten",
-            f"# Self-check ({_points(config.data_points.flatten)}): flatten() and "
-            "the two flattened arrays.\n"
-            "check_flatten(flatten, X_train_flattened, X_test_flattened);",
+            "data.flatten",
+            "flatten() and the two flattened arrays",
             config.data_points.flatten,
         ),
     ]
@@ -323,11 +324,10 @@ def _builder(stage: str, config: CourseConfig) -> list[NotebookNode]:
             STAGE_TEACHING[stage].format(bar=settings.min_test_accuracy),
         ),
         cells.solution(cell_id, source.head, source.body),
-        cells.test(
+        _self_check(
             f"check-{stage.replace('_', '-')}-structure",
-            f"# Self-check ({_points(settings.structure_points)}): the architecture of "
-            f"a new model from {builder.__name__}().\n"
-            f'check_model_structure("{stage}", {builder.__name__}());',
+            f"{stage}.structure",
+            f"the architecture of a new model from {builder.__name__}()",
             settings.structure_points,
         ),
     ]
@@ -401,11 +401,10 @@ def _training(stage: str, config: CourseConfig) -> list[NotebookNode]:
             "    verbose=2,\n"
             ")",
         ),
-        cells.test(
+        _self_check(
             f"check-{slug}-trained",
-            f"# Self-check ({_points(settings.trained_points)}): {model_name} was trained "
-            "(well above chance on the test set).\n"
-            f'check_model_trained("{stage}", {model_name}, X_test, y_test);',
+            f"{stage}.trained",
+            f"{model_name} was trained (well above chance on the test set)",
             settings.trained_points,
         ),
         cells.test(
@@ -413,8 +412,7 @@ def _training(stage: str, config: CourseConfig) -> list[NotebookNode]:
             f"# Hidden test ({_points(settings.points)}): {model_name} reaches "
             f"{settings.min_test_accuracy:.0%} accuracy on the test set.",
             settings.points,
-            hidden="from autograder.notebook import check_accuracy\n\n"
-            f'check_accuracy("{stage}", {model_name}, X_test, y_test);',
+            hidden=_check_call(f"{stage}.accuracy"),
         ),
     ]
 

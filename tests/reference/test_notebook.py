@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import yaml
 
+from autograder.checks.result import check_specs
 from autograder.config import STAGES, load_config
 from reference import data, models, training
 from reference.notebook import cells
@@ -158,17 +159,35 @@ def test_student_contract_names_are_defined_in_solution_cells(notebook):
         assert re.search(rf"\b{name}\b[^\n]*=", solutions), name
 
 
-def test_test_cells_only_call_the_shared_checks(notebook):
+def test_test_cells_only_call_the_shared_checks(notebook, kit_config):
+    """One test cell per check of the catalogue, each one line: check("<its id>")."""
+    called = []
     for cell in notebook.cells:
         if _nbgrader(cell).get("grade"):
             code = [
                 line
                 for line in _without_markers(cell.source).split("\n")
-                if line.strip()
-                and not line.lstrip().startswith("#")
-                and not line.startswith("from autograder.notebook import")
+                if line.strip() and not line.lstrip().startswith("#")
             ]
-            assert len(code) == 1 and code[0].startswith("check_"), (cell.id, code)
+            assert len(code) == 1, (cell.id, code)
+            match = re.fullmatch(r'check\("([a-z_.]+)"\);', code[0])
+            assert match, (cell.id, code)
+            called.append(match.group(1))
+    assert sorted(called) == sorted(spec.id for spec in check_specs(kit_config))
+
+
+def test_self_checks_name_what_they_read(notebook):
+    by_id = {cell.id: cell for cell in notebook.cells}
+    assert "reads X_train, y_train, X_test, y_test" in by_id["check-load"].source
+    assert "reads build_cnn" in by_id["check-cnn-structure"].source
+    assert "reads baseline_model, X_test, y_test" in by_id["check-baseline-trained"].source
+
+
+def test_setup_silences_tensorflow_before_importing_it(notebook):
+    setup = next(cell for cell in notebook.cells if cell.id == "setup").source
+    assert setup.index("start_tensorflow()") < setup.index("import keras")
+    first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
+    assert first_code.id == "setup"
 
 
 def test_points_and_bars_come_from_course_yaml(kit_config, notebook):
