@@ -1,0 +1,88 @@
+"""grade-all --gradebook: the trusted scores land in nbgrader's gradebook.db, one grade per
+test cell, and ``nbgrader export`` shows them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder import commands, executor
+from autograder.config import load_config
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SUBMISSIONS = REPO_ROOT / "tests" / "autograder" / "submissions"
+CONFIG = load_config(REPO_ROOT / "course.yaml")
+ASSIGNMENT = CONFIG.assignments[0].id
+NOTEBOOK = CONFIG.assignments[0].notebook
+
+
+def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "nbgrader"), *args],
+        cwd=course,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={
+            **os.environ,
+            "COURSE_CONFIG": str(course / "course.yaml"),
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        },
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+def test_scores_go_into_the_gradebook_and_nbgrader_export(
+    tmp_path: Path, mnist_dir: Path, monkeypatch
+) -> None:
+    if os.geteuid() == 0 and not executor.namespaces_available():
+        pytest.skip("as root, the grader runs student code only inside namespaces")
+    course = tmp_path / "course"
+    course.mkdir()
+    for name in ("nbgrader_config.py", "course.yaml"):
+        shutil.copy(REPO_ROOT / name, course)
+    shutil.copytree(REPO_ROOT / "assignments", course / "assignments")
+    monkeypatch.setenv("MNIST_DATA", str(mnist_dir))
+    _nbgrader(course, "generate_assignment", ASSIGNMENT)
+    for student, scenario in (("untouched", "release-untouched"), ("sys-exit", "sys-exit")):
+        folder = course / "submitted" / student / ASSIGNMENT
+        folder.mkdir(parents=True)
+        shutil.copy(SUBMISSIONS / f"submission-{scenario}.ipynb", folder / NOTEBOOK)
+
+    monkeypatch.chdir(course)
+    commands.grade_all(
+        "submitted",
+        output="graded",
+        config_path=course / "course.yaml",
+        cell_timeout_s=20,
+        submission_timeout_s=120,
+        quiet=True,
+        stream=io.StringIO(),
+        gradebook=True,
+    )
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(
+            NOTEBOOK.removesuffix(".ipynb"), ASSIGNMENT, "sys-exit"
+        )
+        grades = {grade.name: grade.score for grade in notebook.grades}
+    assert len(grades) == 3 + 3 * len(CONFIG.stages.items())  # one per test cell
+    assert grades["check-load"] == CONFIG.data_points.load
+    assert grades["check-flatten"] == CONFIG.data_points.flatten
+    assert grades["check-cnn-accuracy"] == 0
+
+    _nbgrader(course, "export")
+    with open(course / "grades.csv", newline="") as handle:
+        rows = {row["student_id"]: row for row in csv.DictReader(handle)}
+    assert float(rows["sys-exit"]["score"]) == 3
+    assert float(rows["untouched"]["score"]) == 0
+    assert float(rows["sys-exit"]["max_score"]) == CONFIG.total_points()
