@@ -41,9 +41,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: install  ## timing tables: the reference models, then the solved notebook
+bench: install  ## timing tables: the reference models, the solved notebook, class-scale grading
 	$(BIN)/python bench/reference.py
 	$(BIN)/python bench/notebook.py
+	$(BIN)/python bench/grading.py
 
 notebook: install  ## regenerate the source notebook from reference/ and course.yaml
 	$(BIN)/python -m reference.notebook
