@@ -144,3 +144,72 @@ def test_the_course_models_are_far_below_the_caps(tmp_path, helpers):
         model.save(tmp_path / "model.keras")
         loaded = artifacts.load_model(tmp_path / "model.keras", tmp_path)
         assert 0 < artifacts.activations_per_image(loaded) < 50_000
+
+
+def _archive(tmp_path, config_text: str | bytes, name: str = "crafted.keras"):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("config.json", config_text)
+    (tmp_path / name).write_bytes(buffer.getvalue())
+    return tmp_path / name
+
+
+def _dense(units: int, **extra) -> dict:
+    return {"module": "keras.layers", "class_name": "Dense", "registered_name": None,
+            "config": {"units": units}, **extra}  # fmt: skip
+
+
+def test_huge_layers_are_refused_from_the_config_before_keras_builds(tmp_path):
+    import json
+
+    layers = [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 784]}},
+        _dense(65536),
+        _dense(65536),
+    ]
+    config = {"module": "keras", "class_name": "Sequential", "config": {"layers": layers}}
+    path = _archive(tmp_path, json.dumps(config))
+    assert path.stat().st_size < 1000  # a tiny file that would need 17 GB
+    with pytest.raises(artifacts.ArtifactError, match="refused before it was built"):
+        artifacts.load_model(path, tmp_path)
+    # A forged build shape is what Keras would allocate: it counts too.
+    forged = [_dense(10, build_config={"input_shape": [None, 10**8]})]
+    path = _archive(tmp_path, json.dumps({"class_name": "Sequential",
+                                          "config": {"layers": forged}}))  # fmt: skip
+    with pytest.raises(artifacts.ArtifactError, match="1,000,000,010 parameters"):
+        artifacts.load_model(path, tmp_path)
+
+
+def test_a_config_over_the_cap_is_refused_from_the_zip_header(tmp_path):
+    path = _archive(tmp_path, "[]," * (artifacts.MAX_CONFIG_BYTES // 3 + 10))
+    with pytest.raises(artifacts.ArtifactError, match="it was not read"):
+        artifacts.load_model(path, tmp_path)
+
+
+def test_arrays_in_a_config_are_refused(tmp_path):
+    import json
+
+    numpy_value = {"class_name": "__numpy__", "config": {"value": [1.0], "dtype": "float32"}}
+    long_list = {"class_name": "Constant", "config": {"value": list(range(100))}}
+    for initializer, words in ((numpy_value, "array of numbers"), (long_list, "Constant")):
+        layer = _dense(10)
+        layer["config"]["kernel_initializer"] = initializer
+        path = _archive(tmp_path, json.dumps({"class_name": "Sequential",
+                                              "config": {"layers": [layer]}}))  # fmt: skip
+        with pytest.raises(artifacts.ArtifactError, match=words):
+            artifacts.load_model(path, tmp_path)
+    scalar = _dense(10)
+    scalar["config"]["kernel_initializer"] = {"class_name": "Constant", "config": {"value": 0.5}}
+    assert artifacts.config_footprint({"class_name": "Sequential",
+                                       "config": {"layers": [scalar]}}) == (0, 0)  # fmt: skip
+
+
+def test_config_footprint_agrees_with_keras_for_the_course_models(helpers):
+    import json
+
+    for model in (helpers.baseline(), helpers.hidden_layer(), helpers.cnn()):
+        config = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
+        assert artifacts.config_footprint(config)[0] == model.count_params()
