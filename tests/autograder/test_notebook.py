@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -84,3 +87,96 @@ def test_trimmed_test_set_cannot_raise_the_measured_accuracy(small_mnist, mnist,
     with pytest.raises(AssertionError, match="points below the bar") as trimmed:
         notebook.check_accuracy("baseline", model, x_test[right], y_test[right])
     assert str(trimmed.value) == str(honest.value)
+
+
+# What a student sees: the name-based check(), its boxes, and a real kernel.
+
+TENSORFLOW_NOISE = re.compile(
+    r"cuInit|oneDNN|cpu_feature_guard|absl::|cudart_stub|^[IWE]\d{4} ", re.M
+)
+
+
+def test_check_reads_the_callers_names(mnist):
+    (X_train, y_train), (X_test, y_test) = mnist  # noqa: N806 - the notebook's names
+    assert notebook.check("data.load", locals()).passed
+
+
+def test_missing_names_are_not_written_yet():
+    with pytest.raises(notebook.CheckFailed) as failed:
+        notebook.check("data.load", {})
+    result = failed.value.result
+    assert result.message.startswith("Not written yet: X_train and y_train and X_test")
+    assert result.hint_category == "load_missing" and not result.passed
+    with pytest.raises(notebook.CheckFailed) as failed:
+        notebook.check("data.normalize", {})
+    assert failed.value.result.hint_category == "not_written_yet"
+    assert "normalize() is not written yet" in failed.value.result.hint
+
+
+def test_a_builder_still_raising_the_stub_is_not_written_yet():
+    def build_cnn():
+        raise NotImplementedError("Replace this line with your code (instructions above).")
+
+    with pytest.raises(notebook.CheckFailed) as failed:
+        notebook.check("cnn.structure", {"build_cnn": build_cnn})
+    assert failed.value.result.hint_category == "not_written_yet"
+    with pytest.raises(notebook.CheckFailed, match="raised ZeroDivisionError"):
+        notebook.check("cnn.structure", {"build_cnn": lambda: 1 / 0})
+
+
+def test_an_unknown_check_id_names_the_valid_ones():
+    with pytest.raises(ValueError, match="data.load"):
+        notebook.check("data.loaded", {})
+
+
+def test_failure_renders_as_a_box_not_a_traceback():
+    with pytest.raises(notebook.CheckFailed) as failed:
+        notebook.check_normalize(lambda images: images)
+    lines = failed.value._render_traceback_()
+    plain = [re.sub(r"\x1b\[[0-9;]*m", "", line) for line in lines]
+    assert plain[0].startswith("✗ normalize() scales pixels to [0, 1] (0/")
+    assert any(line.lstrip().startswith("Hint: ") for line in plain)
+    assert all(len(line) <= notebook.BOX_WIDTH for line in plain)
+    assert not any("File " in line or "notebook.py" in line for line in plain)
+
+
+def test_a_pass_is_a_green_html_box(mnist):
+    (x_train, y_train), (x_test, y_test) = mnist
+    result = notebook.run_check(
+        "data.load", {"X_train": x_train, "y_train": y_train, "X_test": x_test, "y_test": y_test}
+    )
+    box = notebook.PassedBox(result)
+    assert str(box).startswith("✓ Data loaded") and "autograder-pass" in box._repr_html_()
+
+
+KERNEL_CELLS = [
+    "from autograder.notebook import check, start_tensorflow\nstart_tensorflow()\nimport keras",
+    "_ = keras.ops.zeros(1)\nimport numpy as np\n"
+    "def normalize(images):\n    return np.asarray(images, dtype='float32') / 255.0",
+    'check("data.normalize");',
+    'check("data.load");',
+    'def flatten(images):\n    raise NotImplementedError("Replace this line")',
+    'check("data.flatten");',
+]
+
+
+def test_in_a_kernel_boxes_are_clean_and_tensorflow_is_quiet(monkeypatch):
+    """A real kernel, as JupyterLab and nbgrader run it: what each output shows."""
+    import nbclient
+    import nbformat
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)  # as on a student's machine
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in KERNEL_CELLS])
+    nbclient.NotebookClient(nb, timeout=300, allow_errors=True, kernel_name="python3").execute()
+    outputs = [cell.outputs for cell in nb.cells]
+    text = json.dumps(outputs, ensure_ascii=False)
+    assert not TENSORFLOW_NOISE.search(text.replace("\\n", "\n")), text[:2000]
+    assert not outputs[0] and not outputs[1], outputs[:2]
+    [passed] = outputs[2]
+    assert passed.output_type == "display_data" and "✓" in passed.data["text/html"]
+    for index, expected in ((3, "Not written yet: X_train"), (5, "flatten() is not written yet")):
+        [error] = outputs[index]
+        assert error.output_type == "error" and error.ename == "CheckFailed"
+        shown = "\n".join(error.traceback)
+        assert "✗" in shown and expected in shown, shown
+        assert "NameError" not in shown and "notebook.py" not in shown and "File " not in shown
