@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
+from autograder import tf_data
+
 OPTIMIZER = "adam"
 LOSS = "sparse_categorical_crossentropy"
 METRICS = ("accuracy",)
@@ -63,6 +65,10 @@ def train_model(
     epoch: big steps early to learn fast, small steps late to settle.
     """
     set_seed(seed)
+    # fit() wraps numpy arrays in a tf.data pipeline and drops its iterator at every epoch
+    # end, which waits for tf.data's autotune thread to wake (seconds, most boundaries).
+    # Autotune off for those datasets: the same batches in the same order, no waits.
+    tf_data.disable_numpy_autotune()
     callbacks = [] if learning_rate_decay == 1.0 else [shrink_learning_rate(learning_rate_decay)]
     start = time.perf_counter()
     history = model.fit(
