@@ -64,3 +64,24 @@ def test_allow_unsandboxed_is_an_explicit_opt_in():
     assert "allow_unsandboxed" not in plain  # so grade()'s default (False) applies
     args = cli.build_parser().parse_args(["grade-all", "folder", "--allow-unsandboxed"])
     assert args.allow_unsandboxed is True
+
+
+def test_grade_all_options_are_forwarded_only_when_given():
+    plain = vars(cli.build_parser().parse_args(["grade-all", "folder"]))
+    assert plain == {"command": "grade-all", "folder": "folder"}  # commands' defaults apply
+    given = cli.build_parser().parse_args(
+        ["grade-all", "folder", "--workers", "3", "--scheduler", "tcp://10.0.0.1:8786",
+         "--force", "--gradebook"]
+    )  # fmt: skip
+    assert (given.workers, given.scheduler, given.force, given.gradebook) == (
+        3, "tcp://10.0.0.1:8786", True, True,
+    )  # fmt: skip
+
+
+def test_a_submission_the_grader_could_not_grade_is_an_error_exit(monkeypatch, tmp_path):
+    from autograder import batch
+
+    submission = batch.Submission("bob", "mnist_digits", tmp_path / "bob.ipynb")
+    failed = batch.Result(submission, "error", None, "the grading process was killed", "", "")
+    monkeypatch.setattr(cli.commands, "grade_all", lambda folder, **options: [failed])
+    assert cli.main(["grade-all", str(tmp_path)]) == cli.EXIT_ERROR
