@@ -1,0 +1,206 @@
+"""Deployment recipes: the Gradescope zip's run_autograder in a simulated /autograder
+(a fake grader command instead of TensorFlow) and the Classroom workflow's wiring."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from autograder import deploy
+from autograder.config import load_config, parse_config
+from autograder.data import MNIST_FILES
+
+SCHEMA = json.loads(
+    (Path(__file__).parent / "formats" / "gradescope_results.schema.json").read_text()
+)
+#: A stand-in for the kit's command: writes a known result where --gradescope says, or
+#: fails as FAKE_MODE asks; records its arguments and environment.
+FAKE_GRADER = """#!{python}
+import json, os, sys
+from pathlib import Path
+args = sys.argv[1:]
+Path(os.environ["FAKE_LOG"]).write_text(json.dumps(
+    {{"args": args, "cwd": os.getcwd(), "mnist": os.environ.get("MNIST_DATA")}}))
+mode = os.environ.get("FAKE_MODE", "ok")
+if mode == "crash":
+    print("Traceback ...", file=sys.stderr)
+    print("GradingError: MNIST data for grading is unavailable", file=sys.stderr)
+    sys.exit(2)
+if mode == "ok":
+    target = Path(args[args.index("--gradescope") + 1])
+    target.write_text(json.dumps({{"score": 15, "max_score": 15, "tests": [
+        {{"name": "Data loaded", "score": 1, "max_score": 1, "status": "passed"}}]}}))
+"""
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    """Four tiny stand-ins for the MNIST files (the recipe copies, never decodes them)."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    for spec in MNIST_FILES:
+        (folder / f"{spec.stem}.gz").write_bytes(spec.stem.encode())
+    return folder
+
+
+@pytest.fixture
+def built(tmp_path: Path, data_dir: Path) -> Path:
+    return deploy.gradescope(
+        tmp_path / "autograder.zip", config=parse_config({}), data_dir=data_dir
+    )
+
+
+@pytest.fixture
+def layout(tmp_path: Path, built: Path, monkeypatch) -> Path:
+    """/autograder as Gradescope lays it out: the zip in source/, the student's files in
+    submission/, and a fake grader command."""
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(built) as archive:
+        archive.extractall(root / "source")
+    (root / "submission").mkdir()
+    fake = tmp_path / "fake-autograder"
+    fake.write_text(FAKE_GRADER.format(python=sys.executable))
+    fake.chmod(0o755)
+    monkeypatch.setenv("AUTOGRADER_ROOT", str(root))
+    monkeypatch.setenv("AUTOGRADER_COMMAND", str(fake))
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "fake.json"))
+    return root
+
+
+def _run(root: Path, mode: str = "ok") -> tuple[int, dict]:
+    done = subprocess.run(
+        [sys.executable, str(root / "source" / "run_autograder")],
+        env={**os.environ, "FAKE_MODE": mode},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    results = json.loads((root / "results" / "results.json").read_text())
+    jsonschema.validate(results, SCHEMA)
+    return done.returncode, results
+
+
+def test_zip_holds_scripts_settings_data_and_kit_but_no_solutions(built):
+    with zipfile.ZipFile(built) as archive:
+        names = archive.namelist()
+        modes = {info.filename: info.external_attr >> 16 for info in archive.infolist()}
+        kit = tomllib.loads(archive.read("kit/pyproject.toml").decode())
+        course = yaml.safe_load(archive.read("course.yaml"))
+        setup = archive.read("setup.sh").decode()
+    assert {"setup.sh", "run_autograder", "deploy.json", "course.yaml"} <= set(names)
+    assert all(modes[name] & stat.S_IXUSR for name in ("setup.sh", "run_autograder"))
+    assert {f"mnist/{spec.stem}.gz" for spec in MNIST_FILES} <= set(names)
+    assert "kit/autograder/grader.py" in names and "kit/autograder/formats/html.py" in names
+    assert not [n for n in names if "reference" in n.split("/") or "tests" in n.split("/")]
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert kit["project"]["scripts"]["autograder"] == "autograder.cli:main"
+    assert course["data"]["mnist_dir"] == "mnist"
+    assert "pip install /autograder/source/kit" in setup and "venv" in setup
+
+
+def test_packaged_course_yaml_finds_the_packaged_mnist(layout):
+    config = load_config(layout / "source" / "course.yaml")
+    assert config.mnist_dir == (layout / "source" / "mnist").resolve()
+
+
+def test_run_autograder_grades_the_submitted_notebook(layout, tmp_path):
+    (layout / "submission" / "mnist_digits.ipynb").write_text("{}")
+    (layout / "submission" / "scratch.ipynb").write_text("{}")
+    code, results = _run(layout)
+    assert code == 0 and results["score"] == 15
+    log = json.loads((tmp_path / "fake.json").read_text())
+    assert log["args"][:2] == ["grade", str(layout / "submission" / "mnist_digits.ipynb")]
+    assert log["args"][log["args"].index("--config") + 1] == str(layout / "source/course.yaml")
+    assert "--allow-unsandboxed" not in log["args"]
+    assert log["mnist"] == str(layout / "source" / "mnist")
+    assert not Path(log["cwd"]).is_relative_to(layout / "source")  # nothing to shadow the kit
+
+
+def test_a_crashing_grader_gives_an_error_result_not_a_zero(layout):
+    (layout / "submission" / "mine.ipynb").write_text("{}")
+    code, results = _run(layout, "crash")
+    assert code == 1 and "score" not in results and results["tests"] == []
+    assert "MNIST data for grading is unavailable" in results["extra_data"]["error"]
+    assert "not your score" in results["output"]
+
+
+def test_a_grader_that_writes_nothing_leaves_no_stale_result(layout):
+    (layout / "submission" / "mine.ipynb").write_text("{}")
+    (layout / "results").mkdir()
+    (layout / "results" / "results.json").write_text('{"score": 15, "tests": []}')
+    code, results = _run(layout, "silent")
+    assert code == 1 and "no valid results.json" in results["extra_data"]["error"]
+
+
+@pytest.mark.parametrize(
+    ("files", "cause"),
+    [((), "no .ipynb notebook"), (("a.ipynb", "b.ipynb"), "several notebooks")],
+)
+def test_no_or_ambiguous_notebook_is_an_error(layout, files, cause):
+    for name in files:
+        (layout / "submission" / name).write_text("{}")
+    code, results = _run(layout)
+    assert code == 1 and cause in results["extra_data"]["error"]
+
+
+def test_missing_grader_command_is_an_error(layout, monkeypatch):
+    (layout / "submission" / "mnist_digits.ipynb").write_text("{}")
+    monkeypatch.setenv("AUTOGRADER_COMMAND", str(layout / "venv" / "bin" / "autograder"))
+    code, results = _run(layout)
+    assert code == 1 and "not installed" in results["extra_data"]["error"]
+
+
+def test_unsandboxed_deployment_passes_the_flag(tmp_path, data_dir):
+    path = deploy.gradescope(
+        tmp_path / "z.zip", config=parse_config({}), data_dir=data_dir, allow_unsandboxed=True
+    )
+    with zipfile.ZipFile(path) as archive:
+        assert json.loads(archive.read("deploy.json"))["grade_args"] == ["--allow-unsandboxed"]
+
+
+def test_zip_without_mnist_is_refused(tmp_path, monkeypatch):
+    monkeypatch.delenv("MNIST_DATA", raising=False)
+    with pytest.raises(deploy.DeployError, match="MNIST"):
+        deploy.gradescope(tmp_path / "z.zip", config=parse_config({}))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(deploy.DeployError, match="missing train-images"):
+        deploy.gradescope(tmp_path / "z.zip", config=parse_config({}), data_dir=tmp_path / "empty")
+
+
+def test_classroom_workflow_wires_the_grader_output_to_the_reporter(tmp_path):
+    path = deploy.github(
+        tmp_path / ".github" / "workflows" / "classroom.yml",
+        config=parse_config({}),
+        kit_requirement="git+https://example.org/kit.git",
+    )
+    workflow = yaml.safe_load(path.read_text())
+    assert set(workflow["on"]) >= {"push", "repository_dispatch"}
+    (job,) = workflow["jobs"].values()
+    steps = job["steps"]
+    assert steps[0]["uses"].startswith("actions/checkout@")
+    install = next(step for step in steps if "pip install" in step.get("run", ""))
+    assert "git+https://example.org/kit.git" in install["run"]
+    grade = next(step for step in steps if step.get("run", "").startswith("autograder grade"))
+    assert "mnist_digits.ipynb" in grade["run"] and "--github" in grade["run"]
+    reporter = steps[-1]
+    assert reporter["uses"] == "education/autograding-grading-reporter@v1"
+    assert reporter["if"] == "always()"
+    runners = reporter["with"]["runners"].split(",")
+    assert runners == [grade["id"]]
+    # The reporter reads each runner's result from the <RUNNER>_RESULTS variable.
+    assert reporter["env"] == {
+        f"{grade['id'].upper()}_RESULTS": f"${{{{ steps.{grade['id']}.outputs.result }}}}"
+    }
+    assert steps.index(install) < steps.index(grade) < steps.index(reporter)
+    assert workflow["permissions"]["checks"] == "write"
