@@ -140,11 +140,14 @@ SCENARIOS: dict[str, list[str]] = {
         "print((kit / '.git' / 'HEAD').read_text())",
         "import sys\n\nprint([name for name in sorted(os.listdir(kit))\n"
         "       if name not in ('autograder', Path(sys.prefix).name)][0])",
+        # Only folders on the way to what the sandbox binds in (wherever the kit lives).
+        "bound = (Path.cwd(), kit, Path(sys.prefix), Path(os.environ['MNIST_DATA']))\n"
         "others = [name for name in os.listdir('/tmp')\n"
-        "          if not str(Path.cwd()).startswith(f'/tmp/{name}/')]\n"
+        "          if not any(str(path).startswith(f'/tmp/{name}/') for path in bound)]\n"
         "print(others[0])",
         "siblings = [name for name in os.listdir(kit.parent) if name != kit.name\n"
-        "            and not os.environ['MNIST_DATA'].startswith(f'{kit.parent / name}/')]\n"
+        "            and not any(str(path).startswith(f'{kit.parent / name}/')\n"
+        "                        for path in bound)]\n"
         "print(siblings[0])",
         *DATA,
     ],
@@ -259,6 +262,92 @@ SCENARIOS: dict[str, list[str]] = {
         FLATTENED,
     ],
     # Sandbox hardening (each scenario added below its own heading, in its own edit).
+    # What the sandbox's root, /tmp, the kit, the folders around it and the grader's
+    # folder show (each cell's error says), and whether the kit's secrets are there.
+    "look-around": [
+        TARGETS,
+        "import json\n\nraise RuntimeError('root ' + json.dumps(sorted(os.listdir('/'))))",
+        "raise RuntimeError('tmp ' + json.dumps(sorted(os.listdir('/tmp'))))",
+        "raise RuntimeError('kit ' + json.dumps(sorted(os.listdir(kit))))",
+        "raise RuntimeError('around-kit ' + json.dumps(sorted(os.listdir(kit.parent))))",
+        "raise RuntimeError('outside ' + json.dumps(sorted(os.listdir(outside))))",
+        "found = [name for name in ('reference', 'assignments', 'tests', '.git')\n"
+        "         if (kit / name).exists()]\n"
+        "raise RuntimeError('kit-found ' + json.dumps(found))",
+        *DATA,
+    ],
+    # The tests listen on outside/host.sock and on an abstract unix socket.
+    "host-sockets": [
+        TARGETS,
+        "import socket\n\nclient = socket.socket(socket.AF_UNIX)\nclient.settimeout(3)\n"
+        "client.connect(str(outside / 'host.sock'))",
+        "client = socket.socket(socket.AF_UNIX)\nclient.settimeout(3)\n"
+        "client.connect('\\0autograder-sandbox-test')",
+        *DATA,
+    ],
+    "fill-scratch": [
+        "written = 0\ntry:\n    with open('filler.bin', 'wb') as filler:\n"
+        "        while True:\n            filler.write(b'x' * 2**20)\n"
+        "            written += 2**20\n"
+        "except OSError as error:\n    raise RuntimeError(f'wrote {written} bytes: {error}')",
+        "import os\n\nmade = 0\ntry:\n    os.mkdir('many')\n    while made < 60000:\n"
+        "        open(f'many/{made}', 'w').close()\n        made += 1\n"
+        "except OSError as error:\n    raise RuntimeError(f'made {made} files: {error}')",
+        *DATA,
+    ],
+    # A daemon that would rewrite the cells of the next submissions graded next to it.
+    "daemon": [
+        TARGETS,
+        "import ctypes\nimport signal\nimport time\n\nif os.fork() == 0:\n    os.setsid()\n"
+        "    if os.fork() == 0:\n        ctypes.CDLL(None).prctl(15, b'ag-daemon', 0, 0, 0)\n"
+        "        for number in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):\n"
+        "            signal.signal(number, signal.SIG_IGN)\n"
+        "        while True:\n"
+        "            for cells in outside.glob('*/work/.grader/cells.json'):\n"
+        "                try:\n                    cells.write_text('[]')\n"
+        "                except OSError:\n                    pass\n"
+        "            time.sleep(0.2)\n"
+        "    os._exit(0)",
+        *DATA,
+    ],
+    # No contract code: the manifest, the data-stage outputs on the probe the grader
+    # used to publish, and a 'done' progress line, all written by hand.
+    "forged-data-stage": [
+        LOAD,
+        "import json\nimport os\n\nimport numpy as np\n\n"
+        "from autograder.arrays import ArraySummary\n"
+        "from autograder.checks.data import probe_images\n\n"
+        "probe = probe_images(X_test)\n"
+        "np.save('.out/normalize.npy', probe.astype('float32') / 255.0)\n"
+        "np.save('.out/flatten.npy', probe.reshape(len(probe), 784))\n"
+        "arrays = {'X_train': X_train, 'y_train': y_train, 'X_test': X_test, 'y_test': y_test}\n"
+        "manifest = {\n"
+        "    'cells': [], 'functions': {'normalize': None, 'flatten': None}, 'models': {},\n"
+        "    'loaded': {name: ArraySummary.of(value).to_dict()\n"
+        "               for name, value in arrays.items()},\n"
+        "    'files': {'normalize': 'normalize.npy', 'flatten': 'flatten.npy'},\n"
+        "}\n"
+        "with open('.out/manifest.json', 'w') as file:\n    json.dump(manifest, file)\n"
+        "with open('.out/progress.jsonl', 'a') as file:\n"
+        "    file.write(json.dumps({'cell': 'done'}) + '\\n')\n"
+        "os._exit(0)",
+    ],
+    # Ignoring SIGALRM and writing to the grader's progress channel: too much, or a line
+    # that claims the notebook is done.
+    "progress-flood": [
+        LOAD,
+        "import os\nimport signal\nimport sys\nimport time\n\n"
+        "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "channel = int(sys.argv[sys.argv.index('--progress-fd') + 1])\n"
+        "for _ in range(200):\n    os.write(channel, b' ' * 8192)\ntime.sleep(45)",
+    ],
+    "progress-forged": [
+        LOAD,
+        "import os\nimport signal\nimport sys\nimport time\n\n"
+        "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "channel = int(sys.argv[sys.argv.index('--progress-fd') + 1])\n"
+        "os.write(channel, b'{\"cell\": \"done\"}\\n')\ntime.sleep(45)",
+    ],
     # Trusted model judge hardening.
     "constant-lookup-model": [
         *DATA,
