@@ -66,6 +66,7 @@ SCRATCH_FOLDERS = ("tmp", EXPORT)
 #: sandboxes side by side can size TensorFlow's thread pools.
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
+SITE_FOLDERS = ("site-packages", "dist-packages")
 PACKAGE = Path(__file__).resolve().parent
 #: What the sandbox sees of the machine besides Python, the package, the data and its
 #: scratch: the shared libraries Python and TensorFlow load and the /etc files they read.
@@ -91,6 +92,9 @@ def exposed_paths(data_dir: Path, scratch: Path) -> list[str]:
     """Everything bound (read-only) into the sandbox's empty root, besides its scratch
     tmpfs and the grader's inputs inside it."""
     paths = [*SYSTEM_PATHS, sys.base_prefix, sys.prefix, sys.exec_prefix, str(PACKAGE)]
+    # Site folders a .pth file added (a venv built on another one's packages), never
+    # other folders on sys.path (a test runner puts the kit's tests there).
+    paths += [entry for entry in sys.path if Path(entry).name in SITE_FOLDERS]
     if not Path(data_dir).resolve().is_relative_to(scratch.resolve()):
         paths.append(str(data_dir))
     return paths
@@ -504,6 +508,8 @@ def run_cells(
         cgroups.close()
     wall = time.monotonic() - start
     code = process.returncode
+    if mode is not None and not os.path.lexists(out):  # stopped before its init copied out
+        out.mkdir()
     if reason is None and cgroups_oom:
         reason = f"the notebook ran out of memory (limit {limits.memory_mb} MB) and was killed"
     last_cell = progress.cell

@@ -40,6 +40,12 @@ MODELS = {"baseline": "baseline_model", "hidden_layer": "hidden_layer_model", "c
 BUILDERS = ("build_baseline_ann", "build_hidden_layer_ann", "build_cnn")
 MAX_TEXT = 2000
 MANIFEST = "manifest.json"
+#: Room kept in the export folder from the start and freed at the export step, so a
+#: notebook that fills its scratch folder (bytes or files) still gets its results
+#: exported: the course's models and arrays take well under a megabyte.
+EXPORT_RESERVE_BYTES = 16 * 2**20
+EXPORT_RESERVE_FILES = 16
+RESERVE = ".reserve-{}"
 
 # Taken before any student code runs, so monkeypatching these cannot change the export.
 _save_array = np.save
@@ -51,6 +57,7 @@ _asarray = np.asarray
 _json_dumps = json.dumps
 _replace = os.replace
 _getpid = os.getpid
+_unlink = os.unlink
 _exit = os._exit
 
 
@@ -222,6 +229,20 @@ def _receive_probe(handle: int, timer: Timer) -> tuple[np.ndarray | None, str | 
         return None, f"the grader's probe images did not arrive ({_describe(exc)})"
 
 
+def _reserve(out: Path) -> None:
+    """Keep room (bytes and inodes) for the export; see EXPORT_RESERVE_BYTES."""
+    for number in range(EXPORT_RESERVE_FILES):
+        with open(out / RESERVE.format(number), "wb") as file:
+            if number == 0:
+                os.posix_fallocate(file.fileno(), 0, EXPORT_RESERVE_BYTES)
+
+
+def _release(out: Path) -> None:
+    for number in range(EXPORT_RESERVE_FILES):
+        with contextlib.suppress(OSError):
+            _unlink(out / RESERVE.format(number))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cells", type=Path, required=True)
@@ -239,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
     cells = json.loads(args.cells.read_text(encoding="utf-8"))
     out = args.out
     progress = open(args.progress_fd, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
+    _reserve(out)
     sources = [cell["source"] for cell in cells]
     _seed(args.seed, sources)
     fit_evidence.install()  # clues for hints: what each model's fit() was given
@@ -272,6 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                 snapshots[name] = _summary(namespace[name])
     progress.write(_json_dumps({"cell": "export", "started": time.time()}) + "\n")
     kill_strays()
+    _release(out)
 
     exporter = Exporter(out)
     manifest: dict[str, Any] = {"cells": outcomes, "keras_imported": "keras" in sys.modules}

@@ -359,7 +359,8 @@ def refuse_keyring_calls() -> None:
 
 
 def copy_out(source: str, folder: int, name: str, max_files: int, max_bytes: int) -> None:
-    """Copy the regular files of ``source`` (the export folder inside the sandbox) into
+    """Copy the regular files of ``source`` (the export folder inside the sandbox; hidden
+    ones, such as the harness's reserve, excepted) into
     a new folder ``name`` of the descriptor ``folder``, never following links. A link
     in place of the export folder becomes a link there, which the grader refuses."""
     try:
@@ -372,7 +373,8 @@ def copy_out(source: str, folder: int, name: str, max_files: int, max_bytes: int
     target = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=folder)
     budget = max_bytes
     try:
-        for entry in sorted(os.listdir(handle))[:max_files]:
+        names = sorted(entry for entry in os.listdir(handle) if not entry.startswith("."))
+        for entry in names[:max_files]:
             try:
                 file = os.open(entry, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=handle)
             except OSError:

@@ -236,9 +236,10 @@ def test_untouched_release_scores_zero(grade):
 def test_the_sandbox_reports_what_it_enforced(grade):
     report = grade("missing-functions")
     enforced = " ".join(report.sandbox)
-    if executor.namespaces_available():
+    if executor.isolation_available():
         assert "namespaces" in enforced and "read-only filesystem" in enforced
-        assert "unprivileged uid" in enforced
+        assert "empty root" in enforced and "session keyring" in enforced
+        assert "unprivileged" in enforced and "no capabilities" in enforced
     assert "RLIMIT_AS" in enforced
 
 
