@@ -26,7 +26,8 @@ class LineTracker:
     def begin(self, total: int, reused: int) -> None:
         self.total = total
         if reused:
-            self.say(f"{reused} of {total} already graded and unchanged; grading the rest")
+            rest = f"grading the other {total - reused}" if reused < total else "nothing to do"
+            self.say(f"{reused} of {total} already graded and unchanged; {rest}")
 
     def finished(self, student: str, summary: str, failed: bool) -> None:
         self.done += 1
