@@ -2,12 +2,14 @@
 
 Loaded through the ``pytest11`` entry point in every pytest run of an environment
 with the kit installed, so it does nothing at all unless ``--submission`` is given.
-With it, the kit's own tests are not collected; the notebook is graded once (in the
-sandbox) and each check becomes a test whose report carries its points.
+With it, the kit's own tests are not collected; the notebook is graded once and each
+check becomes a test whose report carries its points: in the kit's sandbox where the
+grader is installed, else (the student wheel) in a fresh kernel, as ``autograder check``.
 """
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -69,21 +71,36 @@ class CheckItem(pytest.Item):
         return Path(self.config.getoption("submission")), 0, f"{self.result.id} [{points}]"
 
 
+def _grade(submission: str, config_path: str | None) -> Any:
+    """The kit's sandboxed grader where it is installed, else a fresh kernel (student wheel);
+    a failure to grade at all stops the run with its reason, not a zero."""
+    from autograder.config import ConfigError
+    from autograder.data import MnistDataError
+
+    try:
+        if importlib.util.find_spec("autograder.grader") is None:
+            from autograder import student
+
+            try:
+                return student.run_checks(submission, config_path=config_path)
+            except student.CheckError as exc:
+                raise pytest.UsageError(f"autograder: {exc}") from None
+        from autograder.grader import GradingError, grade_submission
+
+        try:
+            return grade_submission(submission, config_path=config_path)
+        except GradingError as exc:
+            raise pytest.UsageError(f"autograder: {exc}") from None
+    except (ConfigError, MnistDataError) as exc:
+        raise pytest.UsageError(f"autograder: {exc}") from None
+
+
 def pytest_collection_modifyitems(
     session: pytest.Session, config: pytest.Config, items: list[pytest.Item]
 ) -> None:
     if not _active(config):
         return
-    from autograder.config import ConfigError
-    from autograder.data import MnistDataError
-    from autograder.grader import GradingError, grade_submission
-
-    try:
-        report = grade_submission(
-            config.getoption("submission"), config_path=config.getoption("course_config")
-        )
-    except (GradingError, ConfigError, MnistDataError) as exc:
-        raise pytest.UsageError(f"autograder: {exc}") from None
+    report = _grade(config.getoption("submission"), config.getoption("course_config"))
     config.stash[_REPORT_KEY] = report
     items[:] = [
         CheckItem.from_parent(session, name=f"{result.id} [{result.max_points:g} pts]",

@@ -1,9 +1,12 @@
-"""Build what students install: the ``autograder`` package alone, as a wheel.
+"""Build what students install: the student side of ``autograder``, as a wheel.
 
 Students need the kit in their Jupyter environment (the notebook loads MNIST with
 ``autograder.data`` and its test cells call ``autograder.notebook``), but they must
-never receive :mod:`reference`. Installing this repository would ship both, so
-instructors hand out this wheel instead::
+never receive :mod:`reference`, nor the sandbox or the batch grader (what a course
+grades with is not theirs to study). Installing this repository would ship all of
+it, so instructors hand out this wheel instead, which holds only the modules in
+:data:`STUDENT_MODULES`, the ``autograder check`` command
+(:func:`autograder.student.main`) and the pytest plugin (``pytest --submission``)::
 
     python -m reference.student_package            # writes dist/mnist_course_kit_student-*.whl
 
@@ -17,6 +20,7 @@ the instructor-only tools.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import subprocess
 import sys
@@ -31,8 +35,30 @@ from autograder.config import CONFIG_FILENAME, ConfigError, load_config
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "autograder"
 DISTRIBUTION = "mnist-course-kit-student"
-#: Dependencies only instructors need (grading through nbgrader).
-INSTRUCTOR_ONLY = ("nbgrader",)
+#: Dependencies only instructors need (grading through nbgrader, batches on Dask).
+INSTRUCTOR_ONLY = ("nbgrader", "distributed")
+#: Development tools students need too: pytest runs ``pytest --submission=NOTEBOOK``.
+STUDENT_TOOLS = ("pytest",)
+#: What students get of the package: the data loader, the course settings, the checks and
+#: what runs them in their own kernel. A module added to the kit stays out until named here.
+STUDENT_MODULES = (
+    "__init__.py",
+    "arrays.py",
+    "artifacts.py",
+    "checks",
+    "config.py",
+    "data.py",
+    "formats/__init__.py",
+    "formats/text.py",
+    "notebook.py",
+    "pytest_plugin.py",
+    "student.py",
+)
+#: The student command and the pytest plugin, as entry points of the wheel.
+ENTRY_POINTS = {
+    "project.scripts": {"autograder": f"{PACKAGE}.student:main"},
+    "project.entry-points.pytest11": {"autograder": f"{PACKAGE}.pytest_plugin"},
+}
 
 
 def student_course_yaml(config_path: Path) -> str:
@@ -47,6 +73,15 @@ def _project(repo_root: Path) -> dict:
     return tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
 
 
+def _entry_point_lines() -> list[str]:
+    lines = []
+    for table, entries in ENTRY_POINTS.items():
+        lines.append(f"[{table}]")
+        lines += [f'{name} = "{target}"' for name, target in entries.items()]
+        lines.append("")
+    return lines
+
+
 def pyproject_text(repo_root: Path) -> str:
     """The student distribution's pyproject.toml, derived from the kit's."""
     project = _project(repo_root)
@@ -54,6 +89,11 @@ def pyproject_text(repo_root: Path) -> str:
         dep
         for dep in project["dependencies"]
         if not any(dep.startswith(name) for name in INSTRUCTOR_ONLY)
+    ]
+    dependencies += [
+        dep
+        for dep in project.get("optional-dependencies", {}).get("dev", [])
+        if re.split(r"[<>=!~\[ ;]", dep, maxsplit=1)[0] in STUDENT_TOOLS
     ]
     lines = [
         "[build-system]",
@@ -63,12 +103,14 @@ def pyproject_text(repo_root: Path) -> str:
         "[project]",
         f'name = "{DISTRIBUTION}"',
         f'version = "{project["version"]}"',
-        'description = "Student side of the MNIST course kit: data loader and self-checks"',
+        'description = "Student side of the MNIST course kit: data loader, self-checks, '
+        '`autograder check`"',
         f'requires-python = "{project["requires-python"]}"',
         "dependencies = [",
         *(f'    "{dep}",' for dep in dependencies),
         "]",
         "",
+        *_entry_point_lines(),
         "[tool.setuptools.packages.find]",
         f'include = ["{PACKAGE}", "{PACKAGE}.*"]',
         "",
@@ -90,11 +132,15 @@ def build_student_wheel(
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="student-package-") as scratch:
         source = Path(scratch)
-        shutil.copytree(
-            repo_root / PACKAGE,
-            source / PACKAGE,
-            ignore=shutil.ignore_patterns("__pycache__", "*.pyc"),
-        )
+        for name in STUDENT_MODULES:
+            origin, target = repo_root / PACKAGE / name, source / PACKAGE / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if origin.is_dir():
+                shutil.copytree(
+                    origin, target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+                )
+            else:
+                shutil.copy(origin, target)
         (source / PACKAGE / CONFIG_FILENAME).write_text(
             student_course_yaml(config_path), encoding="utf-8"
         )

@@ -105,7 +105,7 @@ def test_missing_names_are_not_written_yet():
     with pytest.raises(notebook.CheckFailed) as failed:
         notebook.check("data.load", {})
     result = failed.value.result
-    assert result.message.startswith("Not written yet: X_train and y_train and X_test")
+    assert result.message.startswith("Not written yet: X_train, y_train, X_test and y_test are")
     assert result.hint_category == "load_missing" and not result.passed
     with pytest.raises(notebook.CheckFailed) as failed:
         notebook.check("data.normalize", {})
