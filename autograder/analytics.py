@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from autograder.batch import CLASS_FILE, report_from_dict
+from autograder.batch import CLASS_FILE
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import HINTS
 from autograder.config import CourseConfig, load_config
@@ -96,7 +96,7 @@ def _entry(path: Path, data: Any) -> Entry | str:
             return str(data.get("error") or f"status {data.get('status')!r}")
     if report_data.get("error"):
         return str(report_data["error"])
-    report = report_from_dict(report_data)
+    report = GradeReport.from_dict(report_data)
     return Entry(student, assignment, report, _evaluations(report_data.get("evaluations")))
 
 

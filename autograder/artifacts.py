@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from autograder.checks.hints import PROBLEM_PRIORITY, ProblemKind
+
 if TYPE_CHECKING:
     import keras
 
@@ -54,7 +56,12 @@ _ARRAY_MARKERS = {"__numpy__", "__tensor__", "__bytes__"}
 
 
 class ArtifactError(ValueError):
-    """An exported file is missing, odd or unsafe; the message says which and why."""
+    """An exported file is missing, odd or unsafe; the message says which and why, and
+    ``kind`` what sort of problem it is (it chooses the student's hint)."""
+
+    def __init__(self, message: str, kind: ProblemKind = "unusable") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 def open_folder(path: Path) -> int:
@@ -121,39 +128,58 @@ def read_array(path: Path, *, folder: int | None = None) -> np.ndarray:
     return array
 
 
-def _walk_config(node: Any) -> list[str]:
-    """Problems in a .keras config: layers that carry code or live outside Keras."""
+def _walk_config(node: Any) -> list[tuple[ProblemKind, str]]:
+    """Problems in a .keras config, each with its kind: layers that carry code or live
+    outside Keras, arrays of numbers, layers used twice or far too large."""
     problems = []
     if isinstance(node, dict):
         class_name = node.get("class_name")
         module = node.get("module")
         if class_name in CUSTOM_CODE_LAYERS:
-            problems.append(f"a {class_name} layer (it runs arbitrary Python code)")
+            problems.append(
+                ("custom_layer", f"a {class_name} layer (it runs arbitrary Python code)")
+            )
         elif isinstance(module, str) and module and not module.startswith("keras"):
-            problems.append(f"{class_name} from module {module!r} (a custom, non-Keras object)")
+            problems.append(
+                (
+                    "custom_layer",
+                    f"{class_name} from module {module!r} (a custom, non-Keras object)",
+                )
+            )
         elif node.get("registered_name") not in (None, class_name):
-            problems.append(f"custom object {node.get('registered_name')!r}")
+            problems.append(("custom_layer", f"custom object {node.get('registered_name')!r}"))
         if class_name in _ARRAY_MARKERS:
-            problems.append("an array of numbers stored in its config")
+            problems.append(("hand_set_weights", "an array of numbers stored in its config"))
         elif class_name == "Constant" and not _is_number((node.get("config") or {}).get("value")):
-            problems.append("a Constant initializer holding an array (weights set by hand)")
+            problems.append(
+                (
+                    "hand_set_weights",
+                    "a Constant initializer holding an array (weights set by hand)",
+                )
+            )
         inbound = node.get("inbound_nodes")
         if isinstance(inbound, list) and len(inbound) > 1:
             problems.append(
-                f"layer {str(node.get('name') or class_name)[:60]!r} used {len(inbound)} "
-                "times (the grader accepts each layer or sub-model used once)"
+                (
+                    "too_large",
+                    f"layer {str(node.get('name') or class_name)[:60]!r} used {len(inbound)} "
+                    "times (the grader accepts each layer or sub-model used once)",
+                )
             )
         for key, limit in MAX_LAYER_SIZE.items():
             size = node.get(key)
             if isinstance(size, int) and size > limit:
-                problems.append(f"a layer with {key}={size} (more than {limit})")
+                problems.append(("too_large", f"a layer with {key}={size} (more than {limit})"))
         for value in node.values():
             problems += _walk_config(value)
     elif isinstance(node, list):
         if _count_numbers(node) > MAX_CONFIG_NUMBERS:
             problems.append(
-                f"a list of more than {MAX_CONFIG_NUMBERS} numbers in its config (an array "
-                "of weights or data, which a layer's settings never need)"
+                (
+                    "hand_set_weights",
+                    f"a list of more than {MAX_CONFIG_NUMBERS} numbers in its config (an array "
+                    "of weights or data, which a layer's settings never need)",
+                )
             )
         for value in node:
             problems += _walk_config(value)
@@ -186,7 +212,8 @@ def screen_model_file(data: bytes, name: str) -> dict[str, Any]:
         if sum(info.file_size for info in archive.infolist()) > MAX_MODEL_UNZIPPED_BYTES:
             raise ArtifactError(
                 f"{name} unpacks to more than {MAX_MODEL_UNZIPPED_BYTES} bytes. "
-                f"{MODEL_IS_THE_CAUSE}"
+                f"{MODEL_IS_THE_CAUSE}",
+                "too_large",
             )
         try:
             size = archive.getinfo("config.json").file_size
@@ -196,7 +223,8 @@ def screen_model_file(data: bytes, name: str) -> dict[str, Any]:
             raise ArtifactError(
                 f"{name} has a config.json of {size:,} bytes, over the grader's size limit "
                 f"of {MAX_CONFIG_BYTES:,} bytes; it was not read. {MODEL_IS_THE_CAUSE} (a few "
-                "kilobytes)"
+                "kilobytes)",
+                "too_large",
             )
         try:
             with archive.open("config.json") as member:
@@ -217,10 +245,13 @@ def screen_model_file(data: bytes, name: str) -> dict[str, Any]:
     except RecursionError:
         raise ArtifactError(f"{name} has a config nested too deeply to check") from None
     if problems:
+        kinds = [kind for kind, _ in problems]
         raise ArtifactError(
-            f"the model uses {'; '.join(problems)}. The grader loads models in Keras safe "
-            "mode and accepts built-in Keras layers only (no Lambda or custom layers), each "
-            "used once, with their settings but no arrays of numbers in the config"
+            f"the model uses {'; '.join(text for _, text in problems)}. The grader loads "
+            "models in Keras safe mode and accepts built-in Keras layers only (no Lambda or "
+            "custom layers), each used once, with their settings but no arrays of numbers "
+            "in the config",
+            min(kinds, key=PROBLEM_PRIORITY.index),
         )
     parameters, activations = config_footprint(model_part)
     check_sizes(parameters, activations, before="it was built")
@@ -414,14 +445,16 @@ def check_sizes(parameters: int, activations: int, *, before: str) -> None:
     if parameters > MAX_PARAMETERS:
         raise ArtifactError(
             f"the model has {parameters:,} parameters, more than the grader runs "
-            f"({MAX_PARAMETERS:,}); it was refused before {before}. {MODEL_IS_THE_CAUSE}"
+            f"({MAX_PARAMETERS:,}); it was refused before {before}. {MODEL_IS_THE_CAUSE}",
+            "too_large",
         )
     if activations > MAX_ACTIVATIONS_PER_IMAGE:
         raise ArtifactError(
             f"the model's layers output {activations:,} values per image, more than the "
             f"grader runs ({MAX_ACTIVATIONS_PER_IMAGE:,}); it was refused before {before}. "
             "Layers that enlarge images (UpSampling2D, Resizing, ZeroPadding2D) are not "
-            f"needed for 28x28 digits. {MODEL_IS_THE_CAUSE}"
+            f"needed for 28x28 digits. {MODEL_IS_THE_CAUSE}",
+            "too_large",
         )
 
 

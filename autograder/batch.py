@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from autograder import pool
-from autograder.checks.result import CheckResult
 from autograder.config import CourseConfig, load_config
 from autograder.grader import GradeReport, GradingError
 from autograder.progress import LineTracker, Tracker
@@ -94,16 +93,6 @@ def find_submissions(folder: Path, config: CourseConfig) -> list[Submission]:
     return found
 
 
-def report_from_dict(data: dict[str, Any]) -> GradeReport:
-    """The :class:`GradeReport` a grading process sent back as JSON."""
-    return GradeReport(
-        submission=data["submission"],
-        results=tuple(CheckResult(**result) for result in data["results"]),
-        notes=tuple(data.get("notes", ())),
-        sandbox=tuple(data.get("sandbox", ())),
-    )
-
-
 def _report_name(submission: Submission) -> str:
     return SAFE_NAME.sub("_", f"{submission.student}--{submission.assignment}") + ".json"
 
@@ -117,7 +106,7 @@ def _read_result(path: Path, submission: Submission) -> Result | None:
     """The result stored by an earlier run, or None when missing or unreadable."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        report = report_from_dict(data["report"]) if data.get("report") else None
+        report = GradeReport.from_dict(data["report"]) if data.get("report") else None
         return Result(
             submission,
             data["status"],
@@ -273,7 +262,7 @@ def grade_all(
     try:
         for job, outcome in outcomes if jobs else ():
             submission, sha = by_key[job.key]
-            report = report_from_dict(outcome.report) if outcome.report else None
+            report = GradeReport.from_dict(outcome.report) if outcome.report else None
             result = Result(
                 submission, outcome.status, report, outcome.error, sha, config_sha, outcome.seconds
             )

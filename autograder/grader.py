@@ -12,7 +12,8 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ from autograder import artifacts, executor, judge
 from autograder.arrays import ArraySummary
 from autograder.checks import data as data_checks
 from autograder.checks import models
+from autograder.checks.confusion import ModelEvaluation
+from autograder.checks.hints import advise
 from autograder.checks.result import CheckResult, fail_all
 from autograder.config import STAGES, ConfigError, CourseConfig, load_config
 from autograder.data import MNIST_FILES, MnistDataError, encode_idx, load_mnist, resolve_folder
@@ -52,6 +55,12 @@ class GradeReport:
     results: tuple[CheckResult, ...]
     notes: tuple[str, ...] = ()
     sandbox: tuple[str, ...] = field(default=(), compare=False)
+    #: Why the grader could not grade it (its own failure, not the student's), else None.
+    error: str | None = None
+    #: The trusted evaluation of each model that could be measured.
+    evaluations: tuple[ModelEvaluation, ...] = ()
+    #: Wall-clock seconds grading took (not part of equality).
+    seconds: float | None = field(default=None, compare=False)
 
     @property
     def score(self) -> float:
@@ -69,7 +78,32 @@ class GradeReport:
             "results": [result.to_dict() for result in self.results],
             "notes": list(self.notes),
             "sandbox": list(self.sandbox),
+            "error": self.error,
+            "evaluations": [evaluation.to_dict() for evaluation in self.evaluations],
+            "seconds": self.seconds,
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> GradeReport:
+        """A report read back from its JSON (as written by :meth:`to_dict`); ValueError
+        when it is not one."""
+        try:
+            results = tuple(CheckResult(**result) for result in data["results"])
+            evaluations = tuple(
+                ModelEvaluation.from_dict(raw) for raw in data.get("evaluations") or ()
+            )
+            seconds = data.get("seconds")
+            return cls(
+                str(data["submission"]),
+                results,
+                tuple(str(note) for note in data.get("notes") or ()),
+                tuple(str(line) for line in data.get("sandbox") or ()),
+                error=None if data.get("error") is None else str(data["error"]),
+                evaluations=evaluations,
+                seconds=float(seconds) if isinstance(seconds, int | float) else None,
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ValueError(f"not a grade report ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass(frozen=True)
@@ -176,9 +210,10 @@ def _judge(
     workdir: Path,
     progress: Callable[[str], None],
     notes: list[str],
+    evaluations: list[ModelEvaluation],
 ) -> list[CheckResult]:
     """All checks from the exported artifacts (every read validated); report notes are
-    appended to ``notes``.
+    appended to ``notes``, the trusted evaluations of the models to ``evaluations``.
 
     ``out`` is a descriptor of the export folder; file names are the grader's own, never
     names from the manifest (which student code can forge). The models are judged in the
@@ -236,7 +271,7 @@ def _judge(
     )
 
     model_info = manifest.get("models") if isinstance(manifest.get("models"), dict) else {}
-    problems: dict[str, str] = {}
+    problems: dict[str, models.ModelProblem] = {}
     jobs: dict[str, dict[str, Any]] = {}
     evidence = {}
     for stage in STAGES:
@@ -244,9 +279,11 @@ def _judge(
         variable = models.MODEL_NAMES[stage]
         evidence[stage] = models.training_evidence(info, manifest, cell_errors)
         if info.get("error"):
-            problems[stage] = f"{str(info['error'])[:400]}."
+            problems[stage] = models.ModelProblem("unusable", f"{str(info['error'])[:400]}.")
         elif stage not in files:
-            problems[stage] = f"{variable} is not defined after running the notebook.{first_error}"
+            problems[stage] = models.ModelProblem(
+                "missing", f"{variable} is not defined after running the notebook.{first_error}"
+            )
         else:
             jobs[stage] = asdict(evidence[stage])
     try:
@@ -266,14 +303,19 @@ def _judge(
         if verdict is not None and verdict.results:
             results += verdict.results
             notes += verdict.notes
+            evaluations += [verdict.evaluation] if verdict.evaluation else []
             continue
-        problem = verdict.stopped if verdict is not None else problems[stage]
+        problem = (
+            models.ModelProblem("too_large", verdict.stopped)
+            if verdict is not None and verdict.stopped
+            else problems[stage]
+        )
+        structure = models.check_structure(stage, None, config=config, problem=problem)
+        judged = {"config": config, "problem": problem, "evidence": evidence[stage]}
         results += [
-            models.check_structure(stage, None, config=config, problem=problem),
-            models.check_trained(
-                stage, None, config=config, problem=problem, evidence=evidence[stage]
-            ),
-            models.check_accuracy(stage, None, config=config, problem=problem),
+            structure,
+            models.check_trained(stage, None, structure=structure, **judged),
+            models.check_accuracy(stage, None, structure=structure, **judged),
         ]
     return results
 
@@ -288,13 +330,12 @@ def _collect(
     workdir: Path,
     say: Callable[[str], None],
     notes: list[str],
+    evaluations: list[ModelEvaluation],
 ) -> list[CheckResult]:
     """Every check from what the finished sandbox left in ``out_path`` (its processes are
-    all dead by now, so nothing changes under our feet); notes are appended to ``notes``."""
-    hint = (
-        "Run the notebook from top to bottom (Kernel > Restart & Run All) and fix the cell "
-        "that hangs, exits or uses too much memory."
-    )
+    all dead by now, so nothing changes under our feet); notes are appended to ``notes``
+    and the models' trusted evaluations to ``evaluations``."""
+    hint = advise("notebook_stopped")
     try:
         folder = artifacts.open_folder(out_path)
     except artifacts.ArtifactError as exc:
@@ -311,7 +352,9 @@ def _collect(
         if execution.reason:
             notes.append(execution.reason)
         try:
-            results = _judge(manifest, folder, probe, canon, config, retrain, workdir, say, notes)
+            results = _judge(
+                manifest, folder, probe, canon, config, retrain, workdir, say, notes, evaluations
+            )
         except GradingError:
             raise
         except Exception as exc:  # noqa: BLE001 - a hostile artifact must not stop a batch
@@ -341,6 +384,7 @@ def grade_submission(
     folder is made (default: the system temp folder). As root, student code runs only
     inside namespaces unless ``allow_unsandboxed`` says otherwise."""
     say = progress or (lambda message: None)
+    started = time.monotonic()
     if os.geteuid() == 0 and not allow_unsandboxed and not executor.namespaces_available():
         raise GradingError(
             "refusing to run student code as root without Linux namespaces (unshare failed "
@@ -375,8 +419,7 @@ def grade_submission(
             fail_all(
                 config,
                 f"The submission could not be read: {exc}.",
-                "Submit the .ipynb file saved by Jupyter, unedited outside Jupyter (restore it "
-                "from a checkpoint or re-download the assignment and copy your code in).",
+                advise("notebook_unreadable"),
             ),
         )
     # A fresh draw each run: a notebook cannot precompute what its functions must return.
@@ -407,8 +450,18 @@ def grade_submission(
             )
             say("checking the exported results")
             notes: list[str] = list(warnings)
+            evaluations: list[ModelEvaluation] = []
             results = _collect(
-                scratch / ".out", execution, probe, canon, config, retrain, trusted, say, notes
+                scratch / ".out",
+                execution,
+                probe,
+                canon,
+                config,
+                retrain,
+                trusted,
+                say,
+                notes,
+                evaluations,
             )
         finally:
             artifacts.remove_tree(scratch_parent)
@@ -419,7 +472,14 @@ def grade_submission(
         replace(result, message=plain_text(result.message), hint=plain_text(result.hint))
         for result in results
     ]
-    return GradeReport(name, tuple(results), tuple(plain_text(note) for note in notes), sandbox)
+    return GradeReport(
+        name,
+        tuple(results),
+        tuple(plain_text(note) for note in notes),
+        sandbox,
+        evaluations=tuple(evaluations),
+        seconds=time.monotonic() - started,
+    )
 
 
 def report_to_json(report: GradeReport) -> str:

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.result import CheckResult
 
 #: Address space of the judge's child (TensorFlow alone maps about 2 GiB); the course's
@@ -70,6 +71,7 @@ class StageVerdict:
     results: tuple[CheckResult, ...] = ()
     notes: tuple[str, ...] = ()
     stopped: str | None = None  # a student-facing reason, when the child was stopped
+    evaluation: ModelEvaluation | None = None  # the trusted measurement's details
 
 
 def limit_reason(limit: str, variable: str, *, retrain: bool, how: str = "") -> str:
@@ -230,7 +232,12 @@ def judge_models(
                 if isinstance(message, dict) and message.get("stage") == stage:
                     pending.pop(0)
                     results = tuple(CheckResult(**r) for r in message["results"])
-                    verdicts[stage] = StageVerdict(results, tuple(message.get("notes", ())))
+                    evaluation = message.get("evaluation")
+                    verdicts[stage] = StageVerdict(
+                        results,
+                        tuple(message.get("notes", ())),
+                        evaluation=ModelEvaluation.from_dict(evaluation) if evaluation else None,
+                    )
                     continue
                 if isinstance(message, dict) and message.get("stage") != stage:
                     raise JudgeError(f"the model judge answered for {message.get('stage')!r}")
@@ -272,7 +279,7 @@ def _judge_stage(
     try:
         model = artifacts.load_model(Path(f"{stage}.keras"), workdir, folder=folder)
     except artifacts.ArtifactError as exc:
-        problem = f"{variable}: {exc}."
+        problem = models.ModelProblem(exc.kind, f"{variable}: {exc}.")
     notes = []
     if model is not None:
         bar = config.stages[stage].min_test_accuracy
@@ -293,18 +300,31 @@ def _judge_stage(
         except Exception as exc:  # a loaded model can still fail on real inputs
             if type(exc).__name__ == "ResourceExhaustedError":  # TensorFlow's MemoryError
                 raise MemoryError from exc
-            problem = f"{variable} could not be evaluated: {type(exc).__name__}: {exc}"[:500]
+            problem = models.ModelProblem(
+                "not_evaluable",
+                f"{variable} could not be evaluated: {type(exc).__name__}: {exc}"[:500],
+            )
             measurement = retrained = None
             notes = []
-    clues = models.TrainingEvidence(**{**evidence, "errors": tuple(evidence.get("errors", ()))})
+    clues = models.TrainingEvidence.from_dict(evidence)
+    structure = models.check_structure(stage, model, config=config, problem=problem)
+    judged = {"config": config, "problem": problem, "evidence": clues, "structure": structure}
     results = [
-        models.check_structure(stage, model, config=config, problem=problem),
-        models.check_trained(stage, measurement, config=config, problem=problem, evidence=clues),
-        models.check_accuracy(
-            stage, retrained if retrain else measurement, config=config, problem=problem
-        ),
+        structure,
+        models.check_trained(stage, measurement, **judged),
+        models.check_accuracy(stage, retrained if retrain else measurement, **judged),
     ]
-    return {"stage": stage, "results": [asdict(r) for r in results], "notes": notes}
+    evaluation = None
+    if measurement is not None and measurement.predicted is not None:
+        evaluation = ModelEvaluation.from_predictions(
+            stage, measurement.predicted, canon["y_test"]
+        ).to_dict()
+    return {
+        "stage": stage,
+        "results": [asdict(r) for r in results],
+        "notes": notes,
+        "evaluation": evaluation,
+    }
 
 
 def main() -> int:

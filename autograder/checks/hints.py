@@ -10,7 +10,15 @@ exactly which hint a notebook got.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
+
+#: Why a model could not be judged, most telling first (a file can show several).
+ProblemKind = Literal[
+    "custom_layer", "hand_set_weights", "too_large", "unusable", "not_evaluable", "missing"
+]
+PROBLEM_PRIORITY: tuple[ProblemKind, ...] = (
+    "custom_layer", "hand_set_weights", "too_large", "unusable", "not_evaluable", "missing"
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -186,6 +194,13 @@ CATALOGUE: tuple[Hint, ...] = (
         "scaling, Reshape or Flatten for shapes) and train `{variable}` again.",
     ),
     Hint(
+        "hand_set_weights",
+        "weights or data written into the model's settings",
+        "Build `{variable}` from layers with their default initialisers and let fit() learn "
+        "the weights: arrays of numbers in a layer's settings (Constant initialisers, data "
+        "copied in) are refused.",
+    ),
+    Hint(
         "model_too_large",
         "model beyond the grader's limits",
         "Keep `{variable}` to the size the course asks for: no enlarging layers (UpSampling2D, "
@@ -316,6 +331,15 @@ CATALOGUE: tuple[Hint, ...] = (
 )
 
 HINTS: dict[str, Hint] = {hint.id: hint for hint in CATALOGUE}
+#: The hint each kind of model problem gets.
+PROBLEM_HINTS: dict[ProblemKind, str] = {
+    "missing": "model_missing",
+    "custom_layer": "custom_layer",
+    "hand_set_weights": "hand_set_weights",
+    "too_large": "model_too_large",
+    "unusable": "model_unusable",
+    "not_evaluable": "model_unusable",
+}
 
 
 def _check_catalogue() -> None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from autograder.checks.evaluation import Measurement, input_shape
-from autograder.checks.hints import Advice, advise
+from autograder.checks.hints import PROBLEM_HINTS, Advice, ProblemKind, advise
 from autograder.checks.result import CheckResult, spec_for
 from autograder.config import STAGES, CourseConfig
 
@@ -28,15 +28,6 @@ BUILDER_NAMES = {
 CHANCE = 0.1
 
 
-ProblemKind = Literal["missing", "custom_layer", "too_large", "unusable", "not_evaluable"]
-#: The hint each kind of problem gets (autograder.checks.hints ids).
-PROBLEM_HINTS: dict[str, str] = {
-    "missing": "model_missing",
-    "custom_layer": "custom_layer",
-    "too_large": "model_too_large",
-    "unusable": "model_unusable",
-    "not_evaluable": "model_unusable",
-}
 #: Pixel values above this in what fit() was given mean the images were not divided by 255.
 RAW_PIXELS_ABOVE = 1.5
 #: A model better on raw pixels than on scaled ones by this much was trained unscaled.
@@ -129,6 +120,26 @@ class TrainingEvidence:
     labels_one_hot: bool = False
     errors: tuple[str, ...] = ()
     fits: tuple[FitCall, ...] = ()
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> TrainingEvidence:
+        """Rebuilt from ``dataclasses.asdict`` after a JSON round trip (trusted data: the
+        grader made it; untrusted clues go through :func:`training_evidence`)."""
+
+        def tuples(value: Any) -> Any:
+            return tuple(tuples(item) for item in value) if isinstance(value, list) else value
+
+        fits = tuple(
+            FitCall(**{key: tuples(value) for key, value in call.items()})
+            for call in raw.get("fits", ())
+        )
+        return cls(
+            optimizer_steps=raw.get("optimizer_steps"),
+            loss=raw.get("loss"),
+            labels_one_hot=bool(raw.get("labels_one_hot")),
+            errors=tuple(raw.get("errors", ())),
+            fits=fits,
+        )
 
 
 def training_evidence(

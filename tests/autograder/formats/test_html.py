@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.batch import report_from_dict
 from autograder.checks.confusion import MAX_MISTAKES, ModelEvaluation
 from autograder.checks.result import CheckResult
 from autograder.config import parse_config
@@ -61,7 +60,7 @@ def config():
 
 @pytest.fixture
 def golden() -> GradeReport:
-    return report_from_dict(json.loads(GOLDEN.read_text(encoding="utf-8")))
+    return GradeReport.from_dict(json.loads(GOLDEN.read_text(encoding="utf-8")))
 
 
 def _evaluation(stage: str, accuracy_wrong: int = 3) -> ModelEvaluation:
