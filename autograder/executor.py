@@ -482,6 +482,7 @@ def run_cells(
     start = time.monotonic()
     reason = None
     progress = Progress(progress_read, cells)
+    sender = ProbeSender(probe_write, probe)
     output = OutputTail(output_read)
     try:
         try:
@@ -499,11 +500,10 @@ def run_cells(
             for handle in (report_fd, output_write, *sandbox_fds):
                 os.close(handle)
         output.start()
-        reason = _watch(process, progress, _probe_bytes(probe), probe_write, limits, start)
+        reason = _watch(process, progress, sender, limits, start)
     finally:
-        for handle in (progress_read, probe_write):
-            with contextlib.suppress(OSError):
-                os.close(handle)
+        os.close(progress_read)
+        sender.close()
         cgroups_oom = cgroups.out_of_memory()
         cgroups.close()
     wall = time.monotonic() - start
@@ -533,10 +533,26 @@ def run_cells(
     )
 
 
-def _probe_bytes(probe: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    np.save(buffer, probe, allow_pickle=False)
-    return buffer.getvalue()
+class ProbeSender:
+    """The grader's end of the probe pipe: the images are written once, at the export
+    step, and the pipe closed (the harness reads to its end)."""
+
+    def __init__(self, handle: int, probe: np.ndarray) -> None:
+        self.handle: int | None = handle
+        buffer = io.BytesIO()
+        np.save(buffer, probe, allow_pickle=False)
+        self.data = buffer.getvalue()
+
+    def send(self) -> None:
+        if self.handle is not None:
+            with contextlib.suppress(OSError):  # the harness may be gone already
+                os.write(self.handle, self.data)
+            self.close()
+
+    def close(self) -> None:
+        if self.handle is not None:
+            os.close(self.handle)
+            self.handle = None
 
 
 def _exit_reason(code: int, limits: Limits, cell: str) -> str:
@@ -560,23 +576,19 @@ def _exit_reason(code: int, limits: Limits, cell: str) -> str:
 def _watch(
     process: subprocess.Popen[bytes],
     progress: Progress,
-    probe: bytes,
-    probe_write: int,
+    probe: ProbeSender,
     limits: Limits,
     start: float,
 ) -> str | None:
     """Wait for ``process``, handing over the probe when the export step is announced;
     kill its whole group on a timeout or a progress violation and say why."""
-    since, sent = start, False
+    since = start
     while process.poll() is None:
         now = time.monotonic()
         if progress.read():
             since = now
-        if not sent and progress.seen >= len(progress.expected) - 1:  # "export" announced
-            sent = True
-            with contextlib.suppress(OSError):  # the harness may be gone already
-                os.write(probe_write, probe)
-            os.close(probe_write)
+        if progress.seen >= len(progress.expected) - 1:  # "export" announced
+            probe.send()
         cell = progress.cell
         reason = progress.violation
         if reason is None and now - start > limits.submission_timeout_s:
