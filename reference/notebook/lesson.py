@@ -159,9 +159,9 @@ from the same random weights, so your results can be repeated.
         cells.provided(
             "setup",
             """
-from autograder.notebook import check, start_tensorflow
+from autograder.notebook import check, start_notebook
 
-start_tensorflow()  # before keras: keeps TensorFlow's C++ start-up messages out of the notebook
+start_notebook()  # before keras: keeps TensorFlow's start-up messages out of the notebook
 
 import keras
 import matplotlib.pyplot as plt

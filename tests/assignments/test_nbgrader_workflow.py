@@ -23,6 +23,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.config import load_config
+from autograder.notebook import TENSORFLOW_START_UP
 from reference import data, models
 from reference.notebook.solutions import body_lines
 
@@ -209,13 +210,32 @@ def _lost(course: Course, student: str) -> list[str]:
 
 
 def _error_messages(course: Course, student: str) -> dict[str, str]:
-    """The error each graded cell raised in the autograded notebook."""
+    """The message of the failed check each graded cell raised in the autograded notebook;
+    every one is a check's verdict (CheckFailed), never a NameError or a stub's error."""
     found = {}
     for cell in course.autograded(student).cells:
         for output in cell.get("outputs", []):
             if _meta(cell).get("grade") and output.output_type == "error":
-                found[_meta(cell)["grade_id"]] = f"{output.ename}: {output.evalue}"
+                assert output.ename == "CheckFailed", (cell.id, output.ename, output.evalue)
+                found[_meta(cell)["grade_id"]] = output.evalue
     return found
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _assert_no_tensorflow_noise(course: Course, student: str) -> None:
+    """Neither the graded notebook's outputs nor the feedback show TensorFlow's start-up."""
+    outputs = "\n".join(
+        "".join(output.get("text", ""))
+        + "\n".join(output.get("traceback", []))
+        + "".join(output.get("data", {}).get("text/plain", ""))
+        for cell in course.autograded(student).cells
+        for output in cell.get("outputs", [])
+    )
+    assert not TENSORFLOW_START_UP.search(outputs), TENSORFLOW_START_UP.search(outputs)
+    assert not TENSORFLOW_START_UP.search(course.feedback(student))
 
 
 def _assert_feedback_hides_hidden_tests(course: Course, student: str) -> None:
@@ -279,12 +299,19 @@ def test_untouched_release_scores_zero_on_every_graded_cell(released):
 
 
 def test_untouched_feedback_explains_every_zero_without_hidden_code(released):
-    text = released.feedback("untouched")
+    text = _words(released.feedback("untouched"))
     messages = _error_messages(released, "untouched")
     assert set(messages) == set(released.grades("untouched"))
     for message in messages.values():
-        assert message.split("\n")[0] in text
+        assert _words(message.split("\n")[0]) in text
+    assert "NameError" not in text and "Traceback" not in text
+    assert "Not written yet: X_train, y_train, X_test and y_test are not defined" in text
+    assert "build_cnn() is not written yet" in text
     _assert_feedback_hides_hidden_tests(released, "untouched")
+
+
+def test_untouched_release_shows_no_tensorflow_start_up(released):
+    _assert_no_tensorflow_noise(released, "untouched")
 
 
 # Trained submissions
@@ -313,11 +340,12 @@ def test_feedback_explains_each_lost_point_without_hidden_code(graded):
     assert students == ["no-normalization", "reference-solved"]
     for student in students:
         _assert_feedback_hides_hidden_tests(graded, student)
-    text = graded.feedback("no-normalization")
+        _assert_no_tensorflow_noise(graded, student)
+    text = _words(graded.feedback("no-normalization"))
     messages = _error_messages(graded, "no-normalization")
     assert sorted(messages) == EXPECTED_NO_NORMALIZATION_LOSSES
     for message in messages.values():
-        assert len(message) > 40 and message.split("\n")[0] in text
+        assert len(message) > 40 and _words(message.split("\n")[0]) in text
 
 
 @pytest.mark.slow

@@ -185,7 +185,7 @@ def test_self_checks_name_what_they_read(notebook):
 
 def test_setup_silences_tensorflow_before_importing_it(notebook):
     setup = next(cell for cell in notebook.cells if cell.id == "setup").source
-    assert setup.index("start_tensorflow()") < setup.index("import keras")
+    assert setup.index("start_notebook()") < setup.index("import keras")
     first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
     assert first_code.id == "setup"
 
@@ -264,3 +264,18 @@ def test_redact_hidden_tests_keeps_the_verdict_not_the_code():
     assert redacted.cells[0].outputs[0].traceback == [
         "AssertionError: accuracy 0.41 is below the bar 0.98"
     ]
+
+
+def test_redact_hidden_tests_keeps_a_failed_checks_box():
+    """A failed check renders as its ✗ box, which quotes no code: the student keeps it."""
+    cell = cells.test("t", "# Hidden test", 2, hidden='check("cnn.accuracy");')
+    box = ["✗ Convolutional network: test accuracy reaches the bar (0/2)", "  Hint: train longer"]
+    forged = [*box, 'check("cnn.accuracy");']
+    cell.outputs = [
+        nbformat.v4.new_output("error", ename="CheckFailed", evalue="below", traceback=box),
+        nbformat.v4.new_output("error", ename="CheckFailed", evalue="below", traceback=forged),
+    ]
+    redacted, _ = RedactHiddenTests().preprocess(nbformat.v4.new_notebook(cells=[cell]), {})
+    kept, shortened = redacted.cells[0].outputs
+    assert kept.traceback == box
+    assert shortened.traceback == ["CheckFailed: below"]
