@@ -1,10 +1,13 @@
 """Runs untrusted notebook cells in a separate, locked-down process.
 
-The grading process never imports or executes student code: it writes the cells
-and the probe images into a fresh scratch folder, starts :mod:`autograder.harness`
-there through :mod:`autograder.sandbox_init` (namespaces, read-only filesystem,
-unprivileged uid, cgroups and rlimits, as far as the machine allows), watches the
-wall clock of the whole run and of each cell, and kills everything on overrun.
+The grading process never imports or executes student code: it writes the cells into
+the scratch folder's inputs, starts :mod:`autograder.harness` through
+:mod:`autograder.sandbox_init` (namespaces, as root or inside a user namespace; a
+filesystem built from an empty root with a fixed-size scratch tmpfs; no capabilities;
+cgroups and rlimits, as far as the machine allows), follows the harness's progress
+over a pipe, checking every line, hands it the probe images over another pipe only
+when it announces the export step, watches the wall clock of the whole run and of
+each cell, and kills everything on overrun or on a forged progress line.
 """
 
 from __future__ import annotations
