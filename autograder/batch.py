@@ -12,6 +12,7 @@ next time), never a zero that blames the student.
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -23,6 +24,8 @@ from typing import Any
 
 from autograder import pool
 from autograder.config import CourseConfig, load_config
+from autograder.data import load_mnist
+from autograder.formats import html
 from autograder.grader import GradeReport, GradingError
 from autograder.progress import LineTracker, Tracker
 
@@ -257,6 +260,7 @@ def grade_all(
         if scheduler
         else pool.grade_locally(jobs, workers or pool.default_workers())
     )
+    test_images = functools.cache(lambda: load_mnist(config=config)[1][0])
     progress.begin(len(submissions), len(submissions) - len(pending))
     fresh: dict[Submission, Result] = {}
     try:
@@ -270,6 +274,11 @@ def grade_all(
                 target / _report_name(submission),
                 json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n",
             )
+            if report is not None:  # the student's feedback page beside it
+                _write_atomically(
+                    (target / _report_name(submission)).with_suffix(".html"),
+                    html.render(report, config=config, test_images=test_images()),
+                )
             fresh[submission] = result
             summary = (
                 f"{report.score:g}/{report.max_score:g} in {outcome.seconds:.0f} s"

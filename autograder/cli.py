@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from autograder import commands
+from autograder import analytics, commands, deploy, student
 from autograder.config import ConfigError
 from autograder.data import MnistDataError
 from autograder.grader import GradingError
@@ -54,6 +54,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--gradescope", dest="gradescope_path", metavar="FILE", help="write Gradescope results"
     )
     grade.add_argument(
+        "--html", dest="html_path", metavar="FILE", help="write the feedback page (self-contained)"
+    )
+    grade.add_argument(
         "--github",
         dest="github_output",
         action="store_true",
@@ -92,6 +95,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="also write the scores into gradebook.db of the nbgrader course (current folder)",
     )
     _add_grading_options(grade_all)
+
+    report = commands_.add_parser(
+        "report",
+        help="write the class page (scores, pass rates, common mistakes) from grade-all's output",
+        argument_default=argparse.SUPPRESS,
+    )
+    report.add_argument("results_dir", help="the folder grade-all wrote its results to")
+    report.add_argument("--output", metavar="FILE", help="the page (default: in RESULTS_DIR)")
+    report.add_argument("--config", dest="config_path", help="course.yaml to use")
+
+    deploy_parser = commands_.add_parser(
+        "deploy", help="build what Gradescope or GitHub Classroom needs to run the grader"
+    )
+    targets = deploy_parser.add_subparsers(dest="target", required=True)
+    to_gradescope = targets.add_parser(
+        "gradescope", help="the autograder zip to upload", argument_default=argparse.SUPPRESS
+    )
+    to_gradescope.add_argument("--output", dest="output_zip", metavar="ZIP")
+    to_gradescope.add_argument("--data", dest="data_dir", metavar="MNIST_DIR")
+    to_github = targets.add_parser(
+        "github", help="the GitHub Classroom workflow", argument_default=argparse.SUPPRESS
+    )
+    to_github.add_argument("--output", dest="output_path", metavar="YAML")
+    to_github.add_argument("--kit", dest="kit_requirement", metavar="PIP_REQUIREMENT")
+    to_github.add_argument("--python", dest="python_version", metavar="VERSION")
+    for target in (to_gradescope, to_github):
+        target.add_argument("--config", dest="config_path", help="course.yaml to use")
+        target.add_argument(
+            "--allow-unsandboxed",
+            action="store_true",
+            help="let the grader run student code where no namespaces exist (see README)",
+        )
+
+    student.add_check_command(commands_)
     return parser
 
 
@@ -108,8 +145,17 @@ def main(argv: list[str] | None = None) -> int:
             results = commands.grade_all(args.pop("folder"), **args)
             if not all(result.graded for result in results):
                 return EXIT_ERROR  # the grader failed on some: not the students' zero
+        elif command == "report":
+            written = analytics.report(args.pop("results_dir"), **args)
+            print(f"class page: {written.page}\nsummary: {written.csv}, {written.json}")
+        elif command == "deploy":
+            target = args.pop("target")
+            path = deploy.gradescope(**args) if target == "gradescope" else deploy.github(**args)
+            print(f"wrote {path}")
+        elif command == "check":
+            return student.check(args.pop("notebook"), **args)
 
-    except (GradingError, ConfigError, MnistDataError) as exc:
+    except (GradingError, ConfigError, MnistDataError, ValueError) as exc:
         print(f"autograder: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     return 0

@@ -8,10 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
+import numpy as np
+
 from autograder import batch, progress
 from autograder import gradebook as nbgrader_gradebook
-from autograder.config import load_config
-from autograder.formats import github, gradescope, junit, table
+from autograder.config import ConfigError, CourseConfig, load_config
+from autograder.data import MnistDataError, load_mnist
+from autograder.formats import github, gradescope, html, junit, table
 from autograder.formats import json as json_format
 from autograder.grader import GradeReport, GradingError, grade_submission
 
@@ -35,6 +38,28 @@ def _progress_printer(quiet: bool) -> Callable[[str], None]:
     return progress
 
 
+def _reports(report: GradeReport, config: CourseConfig | None) -> dict[str, Callable[[], str]]:
+    """How each report file is rendered, by the keyword that asks for it."""
+    visibility = config.grading.gradescope_visibility if config else gradescope.DEFAULT_VISIBILITY
+    return {
+        "json_path": lambda: json_format.render(report),
+        "junit_path": lambda: junit.render(report, config=config),
+        "gradescope_path": lambda: gradescope.render(report, visibility=visibility),
+        "html_path": lambda: html.render(
+            report, config=config or CourseConfig(), test_images=_test_images(config)
+        ),
+    }
+
+
+def _test_images(config: CourseConfig | None) -> np.ndarray | None:
+    """The canonical test images for the feedback page's digit grid (None without MNIST)."""
+    try:
+        (_, _), (x_test, _) = load_mnist(config=config)
+    except MnistDataError:
+        return None
+    return x_test
+
+
 def grade(
     submission: str | os.PathLike[str],
     *,
@@ -42,6 +67,7 @@ def grade(
     json_path: str | os.PathLike[str] | None = None,
     junit_path: str | os.PathLike[str] | None = None,
     gradescope_path: str | os.PathLike[str] | None = None,
+    html_path: str | os.PathLike[str] | None = None,
     github_output: bool = False,
     retrain: bool | None = None,
     submission_timeout_s: float | None = None,
@@ -53,28 +79,39 @@ def grade(
     """Grade one notebook, print the table and write the requested report files.
 
     ``github_output`` appends GitHub Classroom's ``result=...`` line to
-    $GITHUB_OUTPUT when set (else prints it).
+    $GITHUB_OUTPUT when set (else prints it). When grading itself fails, every requested
+    report still gets written, as an error result that gives the cause and no score (never
+    a zero), and the :class:`GradingError` is raised again for a non-zero exit.
     """
     out = stream or sys.stdout
     progress = _progress_printer(quiet)
-
-    report = grade_submission(
-        submission,
-        config_path=config_path,
-        retrain=retrain,
-        submission_timeout_s=submission_timeout_s,
-        cell_timeout_s=cell_timeout_s,
-        progress=progress,
-        allow_unsandboxed=allow_unsandboxed,
-    )
-    out.write(table.render(report))
-    for path, render in (
-        (json_path, json_format.render),
-        (junit_path, junit.render),
-        (gradescope_path, gradescope.render),
-    ):
-        if path is not None:
-            _write(path, render(report))
+    config = None
+    failure: GradingError | None = None
+    try:
+        config = load_config(config_path)
+        report = grade_submission(
+            submission,
+            config=config,
+            retrain=retrain,
+            submission_timeout_s=submission_timeout_s,
+            cell_timeout_s=cell_timeout_s,
+            progress=progress,
+            allow_unsandboxed=allow_unsandboxed,
+        )
+    except (GradingError, ConfigError, MnistDataError) as exc:
+        failure = exc if isinstance(exc, GradingError) else GradingError(str(exc))
+        report = GradeReport(str(submission), (), error=str(exc))
+    if failure is None:
+        out.write(table.render(report))
+    requested = {
+        "json_path": json_path,
+        "junit_path": junit_path,
+        "gradescope_path": gradescope_path,
+        "html_path": html_path,
+    }
+    for key, render in _reports(report, config).items():
+        if requested[key] is not None:
+            _write(requested[key], render())
     if github_output:
         line = github.render(report)
         target = os.environ.get("GITHUB_OUTPUT")
@@ -83,6 +120,8 @@ def grade(
                 handle.write(line)
         else:
             out.write(line)
+    if failure is not None:
+        raise failure
     return report
 
 

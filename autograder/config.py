@@ -20,6 +20,7 @@ CONFIG_ENV = "COURSE_CONFIG"
 CONFIG_FILENAME = "course.yaml"
 
 StageName = Literal["baseline", "hidden_layer", "cnn"]
+GradescopeVisibility = Literal["visible", "hidden", "after_due_date", "after_published"]
 STAGES: tuple[StageName, ...] = ("baseline", "hidden_layer", "cnn")
 
 Accuracy = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -144,6 +145,14 @@ class GradingLimits(_Section):
         description=(
             "Re-train each submitted architecture from scratch on the training data with the "
             "course budget before measuring accuracy (defeats models fitted on the test set)."
+        ),
+    )
+    gradescope_visibility: dict[str, GradescopeVisibility] = Field(
+        default_factory=lambda: {"accuracy": "after_published"},
+        description=(
+            "Who sees which check on Gradescope, by check id (cnn.accuracy) or kind "
+            "(accuracy): visible, hidden, after_due_date or after_published. Checks not named "
+            "are visible when the kit shows them to students, else after publishing."
         ),
     )
 

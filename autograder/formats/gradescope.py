@@ -12,23 +12,16 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, get_args
 
 from autograder.checks.result import CheckResult
+from autograder.config import GradescopeVisibility, GradingLimits
 from autograder.formats.json import grading_error
 from autograder.grader import GradeReport
 
-GradescopeVisibility = Literal["visible", "hidden", "after_due_date", "after_published"]
-VISIBILITIES: tuple[GradescopeVisibility, ...] = (
-    "visible",
-    "hidden",
-    "after_due_date",
-    "after_published",
-)
-#: Who sees which check, by check id ("cnn.accuracy") or kind ("accuracy"): the measured
-#: accuracies are shown once the instructor publishes the grades. Checks not named here
-#: are visible when the kit marks them visible, else after publishing.
-DEFAULT_VISIBILITY: Mapping[str, GradescopeVisibility] = {"accuracy": "after_published"}
+VISIBILITIES: tuple[GradescopeVisibility, ...] = get_args(GradescopeVisibility)
+#: Who sees which check when course.yaml says nothing (grading.gradescope_visibility).
+DEFAULT_VISIBILITY: Mapping[str, GradescopeVisibility] = GradingLimits().gradescope_visibility
 ERROR_OUTPUT = (
     "**The autograder could not grade this submission.** This is not your score and "
     "not your mistake; your instructor has the cause below and will regrade it.\n\n"

@@ -85,3 +85,53 @@ def test_a_submission_the_grader_could_not_grade_is_an_error_exit(monkeypatch, t
     failed = batch.Result(submission, "error", None, "the grading process was killed", "", "")
     monkeypatch.setattr(cli.commands, "grade_all", lambda folder, **options: [failed])
     assert cli.main(["grade-all", str(tmp_path)]) == cli.EXIT_ERROR
+
+
+def test_a_grading_failure_writes_error_results_not_a_zero(tmp_path, capsys, monkeypatch, helpers):
+    monkeypatch.setenv("MNIST_DATA", str(tmp_path / "no-mnist"))
+    output = tmp_path / "github-output"
+    monkeypatch.setenv("GITHUB_OUTPUT", str(output))
+    submission = helpers.submissions / "submission-missing-functions.ipynb"
+    code = cli.main([
+        "grade", str(submission), "--quiet", "--json", str(tmp_path / "r.json"),
+        "--junit", str(tmp_path / "r.xml"), "--gradescope", str(tmp_path / "gs.json"),
+        "--html", str(tmp_path / "r.html"), "--github",
+    ])  # fmt: skip
+    assert code == cli.EXIT_ERROR
+    assert "MNIST data for grading is unavailable" in capsys.readouterr().err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert "MNIST" in report["error"] and report["results"] == []
+    gradescope = json.loads((tmp_path / "gs.json").read_text())
+    assert "score" not in gradescope and gradescope["tests"] == []
+    suite = ElementTree.parse(tmp_path / "r.xml").getroot()
+    assert suite.iter("error") and next(suite.iter("error")).get("message")
+    line = output.read_text().strip()
+    assert json.loads(base64.b64decode(line.removeprefix("result=")))["status"] == "error"
+    assert "could not be graded" in (tmp_path / "r.html").read_text()
+
+
+def test_report_and_deploy_are_commands(tmp_path, monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(cli.analytics, "report", lambda folder, **kw: calls.append(folder) or
+                        type("W", (), {"page": "p", "csv": "c", "json": "j"})())  # fmt: skip
+    monkeypatch.setattr(cli.deploy, "github", lambda **kw: calls.append(kw) or tmp_path / "w.yml")
+    assert cli.main(["report", str(tmp_path)]) == 0
+    assert cli.main(["deploy", "github", "--kit", "mnist-course-kit==0.1.0"]) == 0
+    assert calls == [str(tmp_path), {"kit_requirement": "mnist-course-kit==0.1.0"}]
+    assert "class page: p" in capsys.readouterr().out
+
+
+def test_gradescope_visibility_comes_from_course_yaml(tmp_path, monkeypatch, helpers, mnist_dir):
+    monkeypatch.setenv("MNIST_DATA", str(mnist_dir))
+    course = tmp_path / "course.yaml"
+    course.write_text("grading:\n  gradescope_visibility:\n    accuracy: hidden\n")
+    submission = helpers.submissions / "submission-missing-functions.ipynb"
+    code = cli.main(["grade", str(submission), "--quiet", "--config", str(course),
+                     "--gradescope", str(tmp_path / "gs.json")])  # fmt: skip
+    assert code == 0
+    tests = json.loads((tmp_path / "gs.json").read_text())["tests"]
+    seen = {test["extra_data"]["id"]: test["visibility"] for test in tests}
+    assert {seen[f"{stage}.accuracy"] for stage in ("baseline", "hidden_layer", "cnn")} == {
+        "hidden"
+    }
+    assert seen["data.load"] == "visible"

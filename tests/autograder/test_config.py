@@ -66,6 +66,7 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
             "max_processes": 3,
             "trained_min_accuracy": 0.3,
             "retrain": True,
+            "gradescope_visibility": {"cnn.accuracy": "hidden", "trained": "after_due_date"},
         },
     }
     config = load_config(write(tmp_path, document))
@@ -127,6 +128,11 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
             "greater than 0",
         ),
         ({"grading": {"memory_mb": -5}}, "grading.memory_mb", "greater than 0"),
+        (
+            {"grading": {"gradescope_visibility": {"accuracy": "later"}}},
+            "grading.gradescope_visibility.accuracy",
+            "after_published",
+        ),
         ({"grading": {"trained_min_accuracy": 2}}, "grading.trained_min_accuracy", "less than"),
         ({"seed": "abc"}, "seed", "valid integer"),
         ({"seed": -1}, "seed", "greater than or equal to 0"),
