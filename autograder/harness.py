@@ -231,10 +231,11 @@ def _receive_probe(handle: int, timer: Timer) -> tuple[np.ndarray | None, str | 
 
 def _reserve(out: Path) -> None:
     """Keep room (bytes and inodes) for the export; see EXPORT_RESERVE_BYTES."""
-    for number in range(EXPORT_RESERVE_FILES):
-        with open(out / RESERVE.format(number), "wb") as file:
-            if number == 0:
-                os.posix_fallocate(file.fileno(), 0, EXPORT_RESERVE_BYTES)
+    with contextlib.suppress(OSError):  # no room to keep: the export may still fit
+        for number in range(EXPORT_RESERVE_FILES):
+            with open(out / RESERVE.format(number), "wb") as file:
+                if number == 0:
+                    os.posix_fallocate(file.fileno(), 0, EXPORT_RESERVE_BYTES)
 
 
 def _release(out: Path) -> None:
