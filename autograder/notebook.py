@@ -65,15 +65,6 @@ def _canonical_heads() -> dict[str, np.ndarray]:
     return {"X_train_flattened": x_train[:HEAD_ROWS], "X_test_flattened": x_test[:HEAD_ROWS]}
 
 
-#: Names the notebook defines for the checks: a NameError on one means its cell is not done.
-CONTRACT_NAMES = (
-    *data_checks.LOADED,
-    *FUNCTIONS,
-    *data_checks.FLATTENED,
-    *models.MODEL_NAMES.values(),
-)
-
-
 def start_notebook() -> None:
     """What the notebook's first cell runs: TensorFlow without its start-up noise, and
     "not written yet" instead of a traceback where a cell uses a name that is missing."""
@@ -81,20 +72,29 @@ def start_notebook() -> None:
     start_tensorflow()
 
 
-def _not_written_lines(name: str) -> list[str]:
-    message = (
-        f"Not written yet: {name} is not defined. The cell that defines it has not run or "
-        "still raises NotImplementedError: write it, then run the cells in order "
-        "(Kernel > Restart & Run All)."
-    )
+def _not_written_lines(error: BaseException) -> list[str]:
+    """The "not written yet" box of a stub's error or of a name an unfinished cell lacks."""
+    if isinstance(error, NotImplementedError):
+        message = (
+            "Not written yet: replace the `raise NotImplementedError(...)` line of this cell "
+            "with your code, then run it again."
+        )
+    else:
+        message = (
+            f"Not written yet: {error.name} is not defined. The cell above that defines it has "
+            "not run or failed (a `raise NotImplementedError` line still in it, for example): "
+            "write it, then run the cells in order (Kernel > Restart & Run All). If this cell "
+            "is meant to define it, check the spelling."
+        )
     wrapped = textwrap.wrap(message, BOX_WIDTH, subsequent_indent="  ")
     return [f"{_COLOURS[False]}✗ {wrapped[0]}{_RESET}", *wrapped[1:]]
 
 
 def _explain_missing_names() -> None:
-    """In IPython, a NameError on a contract name, raised by a cell's own line (not inside a
-    function, where the traceback helps), shows as a "not written yet" box. It stays an
-    error, so the cell still fails and nbgrader still counts it."""
+    """In IPython, a stub's NotImplementedError, or a NameError, raised by a cell's own line
+    (not inside a function, where the traceback helps) shows as a "not written yet" box: in
+    this notebook a missing name almost always means an earlier cell is unfinished. It stays
+    an error, so the cell still fails and nbgrader still counts it."""
     try:
         from IPython import get_ipython
     except ImportError:  # plain Python: nothing to render
@@ -113,14 +113,14 @@ def _explain_missing_names() -> None:
             and code.co_name == "<module>"
             and ("ipykernel_" in code.co_filename or code.co_filename.startswith("<ipython-input"))
         )
-        if getattr(value, "name", None) in CONTRACT_NAMES and in_cell:
-            stb = _not_written_lines(value.name)
+        if in_cell and (isinstance(value, NotImplementedError) or getattr(value, "name", None)):
+            stb = _not_written_lines(value)
         else:
             stb = shell.InteractiveTB.structured_traceback(etype, value, tb, tb_offset)
         shell._showtraceback(etype, value, stb)
         return stb
 
-    shell.set_custom_exc((NameError,), render)
+    shell.set_custom_exc((NameError, NotImplementedError), render)
 
 
 def start_tensorflow() -> None:

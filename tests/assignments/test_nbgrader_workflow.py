@@ -304,7 +304,8 @@ def test_untouched_feedback_explains_every_zero_without_hidden_code(released):
     assert set(messages) == set(released.grades("untouched"))
     for message in messages.values():
         assert _words(message.split("\n")[0]) in text
-    assert "NameError" not in text and "Traceback" not in text
+    assert "NameError" not in text and "Traceback (most recent call last)" not in text
+    assert "Not written yet: replace the `raise NotImplementedError(...)` line" in text
     assert "Not written yet: X_train, y_train, X_test and y_test are not defined" in text
     assert "build_cnn() is not written yet" in text
     _assert_feedback_hides_hidden_tests(released, "untouched")

@@ -165,6 +165,7 @@ KERNEL_CELLS = [
     'check("data.flatten");',
     "plt = X_train[0]",
     "def explore():\n    return X_train[0]\nexplore()",
+    'raise NotImplementedError("Replace this line with your code (instructions above).")',
 ]
 
 
@@ -191,6 +192,8 @@ def test_in_a_kernel_boxes_are_clean_and_tensorflow_is_quiet(monkeypatch):
     [top_level] = outputs[6]
     assert top_level.ename == "NameError"  # still an error: the cell fails, nbgrader counts it
     assert "✗ Not written yet: X_train is not defined" in top_level.traceback[0]
-    assert len(top_level.traceback) <= 3  # the box alone, no frames
+    assert not any("Cell In" in line or "---->" in line for line in top_level.traceback)
     [inside_function] = outputs[7]  # a name missing inside a function: the usual traceback
     assert "explore()" in "\n".join(inside_function.traceback)
+    [stub] = outputs[8]
+    assert stub.ename == "NotImplementedError" and "✗ Not written yet: replace" in stub.traceback[0]
