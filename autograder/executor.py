@@ -13,6 +13,7 @@ each cell, and kills everything on overrun or on a forged progress line.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import io
 import json
@@ -121,6 +122,21 @@ class Limits:
             grading.memory_mb,
             grading.max_processes,
         )
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    """In the sandbox's first process, before exec: SIGKILL when the grading process
+    dies, so a grading process killed by a batch takes its sandbox with it (its own
+    session is out of reach of the group kill)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not run the notebook at all: the grader's failure, not the
+    student's (no cell had started)."""
 
 
 @dataclass(frozen=True)
@@ -498,6 +514,7 @@ def run_cells(
                 env={"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"},
                 start_new_session=True,
                 pass_fds=(report_fd, *sandbox_fds),
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - async-signal-safe prctl only
             )
         finally:
             for handle in (report_fd, output_write, *sandbox_fds):
@@ -516,6 +533,13 @@ def run_cells(
     if reason is None and cgroups_oom:
         reason = f"the notebook ran out of memory (limit {limits.memory_mb} MB) and was killed"
     last_cell = progress.cell
+    if not last_cell and progress.violation is None:
+        # No cell ever started, so no student code ran: the grader could not start it.
+        tail = " | ".join(output.text().strip().splitlines()[-3:])[-600:]
+        raise SandboxError(
+            f"the sandbox could not start the notebook ({reason or f'exit status {code}'}); "
+            f"its last output: {tail or '(none)'}"
+        )
     if reason is None and code not in (0, None):
         reason = _exit_reason(code, limits, last_cell)
     if reason is None and last_cell != "done":

@@ -381,16 +381,17 @@ def grade_submission(
 ) -> GradeReport:
     """Grade one notebook. Options left None come from course.yaml (``config`` or the
     file at ``config_path``, else the usual search). ``workdir`` is where the scratch
-    folder is made (default: the system temp folder). As root, student code runs only
-    inside namespaces unless ``allow_unsandboxed`` says otherwise."""
+    folder is made (default: the system temp folder). Student code runs only inside
+    namespaces (as root, or in a user namespace) unless ``allow_unsandboxed`` says
+    otherwise."""
     say = progress or (lambda message: None)
     started = time.monotonic()
-    if os.geteuid() == 0 and not allow_unsandboxed and not executor.namespaces_available():
+    if not allow_unsandboxed and not executor.isolation_available():
         raise GradingError(
-            "refusing to run student code as root without Linux namespaces (unshare failed "
-            "or is missing), where it could read and change every file of this machine; "
-            "grade in a container or VM that allows namespaces, or pass "
-            "--allow-unsandboxed (allow_unsandboxed=True) to accept that risk"
+            "refusing to run student code without Linux namespaces (neither as root with "
+            "unshare nor in an unprivileged user namespace), where it could read and change "
+            "every file this user can; grade in a container or VM that allows namespaces, "
+            "or pass --allow-unsandboxed (allow_unsandboxed=True) to accept that risk"
         )
     path = Path(submission)
     if not path.is_file():
@@ -437,17 +438,22 @@ def grade_submission(
             inputs.mkdir(mode=0o755)
             data_dir = _student_data_dir(config, canon, inputs)
             say(f"running {path.name} in the sandbox")
-            execution = executor.run_cells(
-                cells,
-                probe,
-                scratch=scratch,
-                trusted=trusted,
-                data_dir=data_dir,
-                limits=limits,
-                seed=config.seed,
-                hide=hide,
-                config_file=config.source if config.source and config.source.is_file() else None,
-            )
+            try:
+                execution = executor.run_cells(
+                    cells,
+                    probe,
+                    scratch=scratch,
+                    trusted=trusted,
+                    data_dir=data_dir,
+                    limits=limits,
+                    seed=config.seed,
+                    hide=hide,
+                    config_file=(
+                        config.source if config.source and config.source.is_file() else None
+                    ),
+                )
+            except executor.SandboxError as exc:
+                raise GradingError(f"{exc}; the submission was not graded") from None
             say("checking the exported results")
             notes: list[str] = list(warnings)
             evaluations: list[ModelEvaluation] = []

@@ -114,7 +114,7 @@ def readiness_problems(
         )
     if importlib.util.find_spec("tensorflow") is None:
         problems.append("TensorFlow is not installed")
-    if os.geteuid() == 0 and not allow_unsandboxed and not executor.namespaces_available():
+    if not allow_unsandboxed and not executor.isolation_available():
         problems.append(
             "Linux namespaces are unavailable (unshare failed or is missing), so student code "
             "cannot be sandboxed; run the worker where unshare works (a privileged container "

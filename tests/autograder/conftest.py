@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
@@ -126,7 +125,7 @@ def grade(outside, helpers, mnist_dir):
 
     def run(name: str, *, training: bool | None = None) -> GradeReport:
         """``training``: the notebook trains models (default: whether it is in TRAINING)."""
-        if os.geteuid() == 0 and not executor.namespaces_available():
+        if not executor.isolation_available():
             pytest.skip("as root, the grader runs student code only inside namespaces")
         if name not in cache:
             path = helpers.submissions / f"submission-{name}.ipynb"

@@ -66,10 +66,9 @@ def test_fallback_without_namespaces_still_grades(monkeypatch, helpers, tmp_path
     assert any("not enforced: namespaces" in line for line in report.sandbox)
 
 
-def test_root_without_namespaces_is_refused_unless_allowed(monkeypatch, helpers, tmp_path):
-    monkeypatch.setattr(executor, "namespaces_available", lambda: False)
-    monkeypatch.setattr(grader.os, "geteuid", lambda: 0)
-    with pytest.raises(grader.GradingError, match="refusing to run student code as root"):
+def test_no_namespaces_at_all_is_refused_unless_allowed(monkeypatch, helpers, tmp_path):
+    monkeypatch.setattr(executor, "isolation_mode", lambda: None)
+    with pytest.raises(grader.GradingError, match="refusing to run student code without"):
         grade_submission(
             helpers.submissions / "submission-missing-functions.ipynb",
             config=helpers.course_config(cell_timeout_s=10), workdir=tmp_path,
@@ -86,3 +85,62 @@ def test_the_harness_reads_a_copy_of_course_yaml(run, helpers):
     )
     assert execution.reason is None, execution.output_tail
     assert '"status": "ok"' in (out / "manifest.json").read_text(), execution.output_tail
+
+
+@pytest.mark.skipif(not executor.isolation_available(), reason="needs unshare")
+def test_a_sandbox_that_cannot_start_is_the_graders_failure(helpers, tmp_path):
+    # 40 MB cannot even start Python with NumPy: no cell runs, so no student is to blame.
+    config = helpers.course_config(memory_mb=40, cell_timeout_s=10)
+    with pytest.raises(grader.GradingError, match="could not start the notebook"):
+        grade_submission(
+            helpers.submissions / "submission-missing-functions.ipynb",
+            config=config,
+            workdir=tmp_path,
+        )
+
+
+@pytest.mark.skipif(not executor.isolation_available(), reason="needs unshare")
+def test_the_sandbox_dies_with_its_grading_process(helpers, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    looping = helpers.submissions / "submission-infinite-loop-ignoring-interrupts.ipynb"
+    script = textwrap.dedent(f"""
+        from autograder.grader import grade_submission
+        from autograder.config import load_config
+        config = load_config({str(helpers.repo_root / "course.yaml")!r})
+        config = config.model_copy(update={{"grading": config.grading.model_copy(
+            update={{"cell_timeout_s": 120, "submission_timeout_s": 120}})}})
+        grade_submission({str(looping)!r},
+                         config=config, workdir={str(tmp_path)!r})
+    """)
+    grading = subprocess.Popen([sys.executable, "-c", script])
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not _sandbox_processes(tmp_path):
+        time.sleep(0.5)
+    assert _sandbox_processes(tmp_path), "the sandbox never started"
+    time.sleep(8)  # into the endless loop, which swallows every exception
+    grading.send_signal(signal.SIGKILL)
+    grading.wait()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _sandbox_processes(tmp_path):
+        time.sleep(0.5)
+    assert _sandbox_processes(tmp_path) == []
+
+
+def _sandbox_processes(folder) -> list[int]:
+    """Pids of harnesses whose command line names a scratch folder under ``folder``."""
+    from pathlib import Path
+
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().decode("utf-8", "replace")
+        except OSError:
+            continue
+        if "autograder.harness" in text and str(folder) in text:
+            found.append(int(cmdline.parent.name))
+    return found

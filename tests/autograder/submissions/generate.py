@@ -346,7 +346,7 @@ SCENARIOS: dict[str, list[str]] = {
         "import os\nimport signal\nimport sys\nimport time\n\n"
         "signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
         "channel = int(sys.argv[sys.argv.index('--progress-fd') + 1])\n"
-        "os.write(channel, b'{\"cell\": \"done\"}\\n')\ntime.sleep(45)",
+        'os.write(channel, b\'{"cell": "done"}\\n\')\ntime.sleep(45)',
     ],
     # Trusted model judge hardening.
     "constant-lookup-model": [
