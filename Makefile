@@ -30,8 +30,8 @@ demo: install  ## the main job: train, evaluate and plot the reference pipeline 
 test: install lint  ## the whole test suite, full-data trainings included (what CI runs)
 	$(BIN)/python -m pytest
 
-test-fast: install  ## everything but the full-data trainings
-	$(BIN)/python -m pytest -m "not slow"
+test-fast: install  ## everything but the full-data trainings and the real-browser test
+	$(BIN)/python -m pytest -m "not slow and not browser"
 
 lint: install
 	$(BIN)/ruff check .
