@@ -48,6 +48,7 @@ STUDENT_MODULES = (
     "checks",
     "config.py",
     "data.py",
+    "determinism.py",
     "formats/__init__.py",
     "formats/text.py",
     "notebook.py",
