@@ -6,14 +6,18 @@ course.yaml ($COURSE_CONFIG, else the course.yaml beside this file, else the
 nearest one above it).
 """
 
+import atexit
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
 
+from autograder.checks.result import check_specs, grade_id_of
 from autograder.config import ConfigError, find_config_file, load_config
-from reference.notebook.feedback import RedactHiddenTests
+from reference.notebook import feedback
 
 HERE = Path(__file__).resolve().parent
 try:
@@ -40,5 +44,16 @@ c.ClearSolutions.code_stub = {
     'raise NotImplementedError("Replace this line with your code (instructions above).")'
 }
 
-# Feedback shows grades and messages, never hidden test code.
-c.GenerateFeedback.preprocessors = [GetGrades, RedactHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback shows grades and messages, never hidden test code, and names each test cell by
+# the title of its check (a copy of nbgrader's template that shows it, made per run).
+c.GenerateFeedback.preprocessors = [
+    GetGrades,
+    feedback.RedactHiddenTests,
+    feedback.NameTestCells,
+    CSSHTMLHeaderPreprocessor,
+]
+c.NameTestCells.titles = {grade_id_of(spec.id): spec.title for spec in check_specs(course)}
+_templates = Path(tempfile.mkdtemp(prefix="autograder-feedback-template-"))
+atexit.register(shutil.rmtree, _templates, True)
+c.HTMLExporter.template_name = feedback.TEMPLATE_NAME
+c.HTMLExporter.extra_template_basedirs = [str(feedback.feedback_template(_templates))]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autograder.checks.result import grade_id_of
 from autograder.config import CourseConfig
 from autograder.grader import GradingError
 
@@ -17,12 +18,6 @@ if TYPE_CHECKING:
     from autograder.batch import Result
 
 GRADEBOOK_FILE = "gradebook.db"
-
-
-def grade_id_of(check_id: str) -> str:
-    """The grade_id of the test cell that grades ``check_id`` (``data.load`` ->
-    ``check-load``, ``hidden_layer.accuracy`` -> ``check-hidden-layer-accuracy``)."""
-    return "check-" + check_id.removeprefix("data.").replace(".", "-").replace("_", "-")
 
 
 def source_test_cells(course_dir: Path, config: CourseConfig, assignment: str) -> set[str]:

@@ -104,6 +104,13 @@ def check_specs(config: CourseConfig) -> tuple[CheckSpec, ...]:
     return tuple(specs)
 
 
+def grade_id_of(check_id: str) -> str:
+    """The grade_id of the nbgrader test cell that runs ``check_id`` (``data.load`` ->
+    ``check-load``, ``hidden_layer.accuracy`` -> ``check-hidden-layer-accuracy``): the
+    notebook generator names the cells with it, the gradebook and feedback find them."""
+    return "check-" + check_id.removeprefix("data.").replace(".", "-").replace("_", "-")
+
+
 def spec_for(check_id: str, config: CourseConfig) -> CheckSpec:
     """The catalogue entry of ``check_id``; ValueError names the valid ids."""
     for spec in check_specs(config):

@@ -14,6 +14,7 @@ import keras
 from nbformat import NotebookNode
 
 from autograder import notebook
+from autograder.checks.result import grade_id_of
 from autograder.config import CourseConfig
 from reference import data, models, training
 from reference.notebook import cells
@@ -92,11 +93,11 @@ def _check_call(check_id: str) -> str:
     return f'check("{check_id}");'
 
 
-def _self_check(cell_id: str, check_id: str, what: str, points: float) -> NotebookNode:
+def _self_check(check_id: str, what: str, points: float) -> NotebookNode:
     """A visible test cell: what it checks (and the names it reads), then the call."""
     names = ", ".join(notebook.arguments(check_id))
     return cells.test(
-        cell_id,
+        grade_id_of(check_id),
         f"# Self-check ({_points(points)}): {what} (reads {names}).\n" + _check_call(check_id),
         points,
     )
@@ -199,7 +200,7 @@ labels second. It reads the course's copy of the data, so nothing is downloaded.
             "(X_train, y_train), (X_test, y_test) = load_mnist()",
             'print("train:", X_train.shape, y_train.shape, " test:", X_test.shape, y_test.shape)',
         ),
-        _self_check("check-load", "data.load", "shapes, types and labels", config.data_points.load),
+        _self_check("data.load", "shapes, types and labels", config.data_points.load),
     ]
 
 
@@ -258,7 +259,6 @@ Write `normalize(images)`: return the images as floats in [0, 1], with the same 
         ),
         cells.solution("normalize", normalize.head, normalize.body),
         _self_check(
-            "check-normalize",
             "data.normalize",
             "floats in [0, 1], same shape, nothing else changed",
             config.data_points.normalize,
@@ -285,7 +285,6 @@ Write `flatten(images)`, then make the inputs of the two ANNs:
             'print("flattened:", X_train_flattened.shape, X_test_flattened.shape)',
         ),
         _self_check(
-            "check-flatten",
             "data.flatten",
             "flatten() and the two flattened arrays",
             config.data_points.flatten,
@@ -326,7 +325,6 @@ def _builder(stage: str, config: CourseConfig) -> list[NotebookNode]:
         ),
         cells.solution(cell_id, source.head, source.body),
         _self_check(
-            f"check-{stage.replace('_', '-')}-structure",
             f"{stage}.structure",
             f"the architecture of a new model from {builder.__name__}()",
             settings.structure_points,
@@ -403,13 +401,12 @@ def _training(stage: str, config: CourseConfig) -> list[NotebookNode]:
             ")",
         ),
         _self_check(
-            f"check-{slug}-trained",
             f"{stage}.trained",
             f"{model_name} was trained (well above chance on the test set)",
             settings.trained_points,
         ),
         cells.test(
-            f"check-{slug}-accuracy",
+            grade_id_of(f"{stage}.accuracy"),
             f"# Hidden test ({_points(settings.points)}): {model_name} reaches "
             f"{settings.min_test_accuracy:.0%} accuracy on the test set.",
             settings.points,

@@ -359,3 +359,55 @@ def test_export_has_the_expected_scores(graded):
     expected = sum(score for score, _ in grades.values())
     assert float(rows["no-normalization"]["score"]) == expected < total
     assert all(float(row["max_score"]) == total for row in rows.values())
+
+
+ACCURACY = re.compile(r"Test accuracy (\d+\.\d+)% on")
+
+
+def _nbgrader_accuracies(course: Course, student: str) -> dict[str, str]:
+    """Each accuracy check's measured accuracy, as the autograded notebook shows it."""
+    found = {}
+    for cell in course.autograded(student).cells:
+        grade_id = _meta(cell).get("grade_id", "")
+        if not (grade_id.startswith("check-") and grade_id.endswith("-accuracy")):
+            continue
+        texts = []
+        for output in cell.get("outputs", []):
+            texts.append(str(output.get("evalue", "")) + str(output.get("text", "")))
+            texts += [str(value) for value in output.get("data", {}).values()]
+        match = ACCURACY.search(html.unescape(" ".join(texts)))
+        assert match, (grade_id, texts)
+        found[grade_id] = match.group(1)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", ["reference-solved", "no-normalization"])
+def test_nbgrader_and_the_kits_grader_measure_the_same_accuracies(graded, student, tmp_path):
+    from autograder import executor
+    from autograder.checks.result import grade_id_of
+    from autograder.grader import grade_submission
+
+    if not executor.isolation_available():
+        pytest.skip("the kit's grader runs student code only inside namespaces")
+    config = load_config(graded.root / "course.yaml")
+    notebook = graded.root / "submitted" / student / ASSIGNMENT / NOTEBOOK
+    report = grade_submission(notebook, config=config, workdir=tmp_path)
+    if student == "reference-solved":
+        assert report.score == report.max_score, [r.explain() for r in report.results]
+    kit = {}
+    for result in report.results:
+        if result.id.endswith(".accuracy"):
+            match = ACCURACY.search(result.message)
+            assert match, result.message
+            kit[grade_id_of(result.id)] = match.group(1)
+    assert kit == _nbgrader_accuracies(graded, student)
+
+
+def test_feedback_names_each_test_cell_by_its_check(released):
+    from autograder.checks.result import check_specs
+
+    text = released.feedback("untouched")
+    assert "Test cell" not in text and "Grade cell:" not in text
+    for spec in check_specs(CONFIG):
+        assert html.unescape(spec.title) in text, spec.title

@@ -63,15 +63,16 @@ def reference_notebook() -> nbformat.NotebookNode:
 
 
 @pytest.mark.slow
-def test_reference_submission_earns_full_marks_twice(tmp_path, helpers, mnist_dir):
+def test_reference_submission_earns_full_marks(tmp_path, helpers, mnist_dir):
     path = tmp_path / "reference-submission.ipynb"
     nbformat.write(reference_notebook(), path)
     config = helpers.course_config(cell_timeout_s=900, submission_timeout_s=1800)
     report = grade_submission(path, config=config, workdir=tmp_path)
     failed = [result.explain() for result in report.results if not result.passed]
     assert report.score == report.max_score, (failed, report.notes)
-    again = grade_submission(path, config=config, workdir=tmp_path)
-    assert again.results == report.results  # same seeds, same data order: same messages too
+    # Grading twice gives the same results (test_submissions.py, on a subset), and the
+    # released assignment with the solutions filled in gets full marks, and the same
+    # accuracies as under nbgrader (tests/assignments/test_nbgrader_workflow.py).
 
 
 def _assignment(helpers):
@@ -92,12 +93,3 @@ def test_released_assignment_scores_zero(tmp_path, helpers, mnist_dir):
     nbformat.write(notebook, path)
     report = grade_submission(path, config=helpers.course_config(), workdir=tmp_path)
     assert report.score == 0 and report.max_score == 15
-
-
-@pytest.mark.slow
-def test_assignment_with_its_solutions_earns_full_marks(tmp_path, helpers, mnist_dir):
-    """The instructor's notebook (solutions in place) graded like a student's."""
-    report = grade_submission(_assignment(helpers), config=helpers.course_config(),
-                              workdir=tmp_path)  # fmt: skip
-    failed = [result.explain() for result in report.results if not result.passed]
-    assert report.score == report.max_score, (failed, report.notes)
