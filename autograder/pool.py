@@ -36,7 +36,6 @@ from autograder.config import CourseConfig
 JUDGE_MARGIN_S = 300.0
 #: What starts a grading process; tests swap it to simulate a crashing grader.
 CHILD_COMMAND: tuple[str, ...] = (sys.executable, "-m", "autograder.pool")
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 JOB_FILE = "job.pickle"
 RESULT_FILE = "result.json"
 NOTEBOOK_FILE = "submission.ipynb"
@@ -87,6 +86,8 @@ def default_workers() -> int:
 def thread_environment(threads: int) -> dict[str, str]:
     """Thread-pool sizes for one worker's TensorFlow and OpenMP (forwarded into the sandbox),
     so that workers share the cores instead of each starting one thread per core."""
+    from autograder.executor import THREAD_VARIABLES
+
     return dict.fromkeys(THREAD_VARIABLES, str(max(1, threads)))
 
 
