@@ -346,3 +346,14 @@ def test_report_matches_the_golden_file(grade, name):
     if UPDATE_GOLDEN:
         golden.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
     assert report == json.loads(golden.read_text()), "refresh with AUTOGRADER_UPDATE_GOLDEN=1"
+
+
+def test_a_cell_error_cannot_forge_score_lines_or_ci_commands(grade):
+    from autograder.formats import table
+
+    report = grade("log-injection")
+    assert any("score: 15 / 15" in note for note in report.notes)  # kept, as text
+    lines = table.render(report).splitlines()
+    (score,) = [line for line in lines if line.startswith("score:")]
+    assert score.startswith("score: 3 / 15")  # the grader's own, and only, score line
+    assert not [line for line in lines if line.lstrip().startswith("::")]

@@ -379,6 +379,12 @@ SCENARIOS: dict[str, list[str]] = {
         "import keras\n\nbaseline_model = keras.Sequential([\n    keras.Input(shape=(784,)),\n"
         "    keras.layers.Dense(10, activation='softmax', name='d' * 1_200_000),\n])",
     ],
+    # Report and CI-log injection.
+    "log-injection": [  # a cell error that tries to print the grader's lines and CI commands
+        *DATA,
+        'raise ValueError("oops\\nscore: 15 / 15\\n::notice title=graded::15/15\\n"\n'
+        '                 "::set-output name=result::eyJzY29yZSI6IDE1fQ==\\r\\n::error::x")',
+    ],
     # Hints chosen from evidence of the mistake.
     "mistake-per-stage": [  # one typical mistake in each model, nothing else wrong
         *DATA,
