@@ -277,7 +277,7 @@ def _judge(
     for stage in STAGES:
         info = model_info.get(stage) if isinstance(model_info.get(stage), dict) else {}
         variable = models.MODEL_NAMES[stage]
-        evidence[stage] = models.training_evidence(info, manifest, cell_errors)
+        evidence[stage] = models.training_evidence(info, manifest)
         if info.get("error"):
             problems[stage] = models.ModelProblem("unusable", f"{str(info['error'])[:400]}.")
         elif stage not in files:
@@ -310,13 +310,9 @@ def _judge(
             if verdict is not None and verdict.stopped
             else problems[stage]
         )
-        structure = models.check_structure(stage, None, config=config, problem=problem)
-        judged = {"config": config, "problem": problem, "evidence": evidence[stage]}
-        results += [
-            structure,
-            models.check_trained(stage, None, structure=structure, **judged),
-            models.check_accuracy(stage, None, structure=structure, **judged),
-        ]
+        results += models.check_stage(
+            stage, None, None, config=config, problem=problem, evidence=evidence[stage]
+        )
     return results
 
 

@@ -306,14 +306,15 @@ def _judge_stage(
             )
             measurement = retrained = None
             notes = []
-    clues = models.TrainingEvidence.from_dict(evidence)
-    structure = models.check_structure(stage, model, config=config, problem=problem)
-    judged = {"config": config, "problem": problem, "evidence": clues, "structure": structure}
-    results = [
-        structure,
-        models.check_trained(stage, measurement, **judged),
-        models.check_accuracy(stage, retrained if retrain else measurement, **judged),
-    ]
+    results = models.check_stage(
+        stage,
+        model,
+        measurement,
+        config=config,
+        graded=retrained if retrain else None,
+        problem=problem,
+        evidence=models.TrainingEvidence.from_dict(evidence),
+    )
     evaluation = None
     if measurement is not None and measurement.predicted is not None:
         evaluation = ModelEvaluation.from_predictions(

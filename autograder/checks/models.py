@@ -118,7 +118,6 @@ class TrainingEvidence:
     optimizer_steps: int | None = None
     loss: str | None = None
     labels_one_hot: bool = False
-    errors: tuple[str, ...] = ()
     fits: tuple[FitCall, ...] = ()
 
     @classmethod
@@ -137,14 +136,11 @@ class TrainingEvidence:
             optimizer_steps=raw.get("optimizer_steps"),
             loss=raw.get("loss"),
             labels_one_hot=bool(raw.get("labels_one_hot")),
-            errors=tuple(raw.get("errors", ())),
             fits=fits,
         )
 
 
-def training_evidence(
-    info: Mapping[str, Any], manifest: Mapping[str, Any], errors: tuple[str, ...]
-) -> TrainingEvidence:
+def training_evidence(info: Mapping[str, Any], manifest: Mapping[str, Any]) -> TrainingEvidence:
     """The clues the sandbox exported about one model (``info``, its manifest entry),
     validated field by field: student code may have written any of them."""
     steps = info.get("optimizer_steps")
@@ -154,7 +150,6 @@ def training_evidence(
         optimizer_steps=steps if isinstance(steps, int) and not isinstance(steps, bool) else None,
         loss=str(info.get("loss"))[:200] if info.get("loss") is not None else None,
         labels_one_hot=manifest.get("labels_one_hot") is True,
-        errors=errors,
         fits=tuple(call for call in calls if call is not None),
     )
 
@@ -439,4 +434,26 @@ def check_accuracy(
     return spec.failed(
         f"{measured} is {gap:.2f} percentage points below the bar of {bar:.2%}.",
         advice or advise("below_bar", gap=gap, capacity=capacity),
+    )
+
+
+def check_stage(
+    stage: str,
+    model: keras.Model | None,
+    measurement: Measurement | None,
+    *,
+    config: CourseConfig,
+    graded: Measurement | None = None,
+    problem: ModelProblem | str | None = None,
+    evidence: TrainingEvidence | None = None,
+) -> tuple[CheckResult, CheckResult, CheckResult]:
+    """A stage's three checks: architecture, trained, accuracy. ``graded`` is the
+    measurement the bar applies to when it is not ``measurement`` (a re-trained copy's);
+    the architecture verdict explains a model that could not be measured."""
+    structure = check_structure(stage, model, config=config, problem=problem)
+    judged = {"config": config, "problem": problem, "evidence": evidence, "structure": structure}
+    return (
+        structure,
+        check_trained(stage, measurement, **judged),
+        check_accuracy(stage, graded or measurement, **judged),
     )

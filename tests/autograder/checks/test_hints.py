@@ -66,7 +66,7 @@ def categories(evidence: TrainingEvidence, measurement: Measurement = CHANCE_LEV
         (TrainingEvidence(optimizer_steps=0, loss=SPARSE, labels_one_hot=True),
          "one_hot_sparse_loss"),
         # flatten() kept the image shape: a shape error with a sparse loss is NOT one-hot.
-        (TrainingEvidence(optimizer_steps=0, loss=SPARSE, errors=(KERAS_SHAPE_ERROR,),
+        (TrainingEvidence(optimizer_steps=0, loss=SPARSE,
                           fits=(call(x=(4000, 28, 28), error=KERAS_SHAPE_ERROR),)),
          "fit_input_shape"),
         # Any other error in fit().
@@ -85,14 +85,14 @@ def test_each_training_mistake_gets_exactly_its_hint(evidence, expected):
 
 
 def test_a_shape_error_with_a_sparse_loss_is_not_called_one_hot():
-    evidence = TrainingEvidence(optimizer_steps=0, loss=SPARSE, errors=("shapes are incompatible",))
+    evidence = TrainingEvidence(
+        optimizer_steps=0, loss=SPARSE, fits=(call(error="shapes are incompatible"),)
+    )
     assert "one_hot_sparse_loss" not in categories(evidence)
 
 
 def test_a_failed_fit_followed_by_a_good_one_is_not_blamed():
-    evidence = TrainingEvidence(
-        optimizer_steps=63, fits=(call(error="typo"), call()), errors=("typo",)
-    )
+    evidence = TrainingEvidence(optimizer_steps=63, fits=(call(error="typo"), call()))
     assert categories(evidence, BELOW_BAR) == {"", "below_bar"}  # trained passes: no hint
 
 
@@ -148,7 +148,7 @@ def test_forged_records_are_ignored_field_by_field():
             {"x": {"shape": [-1, 784]}, "input_shape": [None, 784], "error_type": ["x"]},
         ],
     }
-    evidence = training_evidence(info, {"labels_one_hot": "yes"}, ())
+    evidence = training_evidence(info, {"labels_one_hot": "yes"})
     assert evidence.optimizer_steps is None and not evidence.labels_one_hot
     first, second = evidence.fits
     assert first.x_shape is None and first.x_max is None and first.loss == ""
@@ -162,7 +162,7 @@ def test_the_sandbox_records_what_fit_was_given(helpers):
     with pytest.raises(ValueError):
         model.fit(np.zeros((8, 28, 28)), np.zeros(8), verbose=0)
     (record,) = fit_evidence.records(model)
-    evidence = training_evidence({"fits": [record]}, {}, ())
+    evidence = training_evidence({"fits": [record]}, {})
     (recorded,) = evidence.fits
     assert recorded.x_shape == (8, 28, 28) and recorded.input_shape == (None, 784)
     assert recorded.wrong_input_shape and recorded.error_type == "ValueError"
@@ -216,6 +216,6 @@ def test_the_sandbox_records_what_evaluate_reported(helpers):
     model = helpers.baseline()
     model.evaluate(np.full((8, 784), 255.0), np.zeros(8), verbose=0)
     (record,) = fit_evidence.records(model)
-    (recorded,) = training_evidence({"fits": [record]}, {}, ()).fits
+    (recorded,) = training_evidence({"fits": [record]}, {}).fits
     assert recorded.kind == "evaluate" and recorded.x_max == 255.0
     assert recorded.accuracy is not None and 0.0 <= recorded.accuracy <= 1.0
