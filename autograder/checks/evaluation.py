@@ -100,12 +100,16 @@ def integer_labels(labels: np.ndarray) -> np.ndarray:
     return labels.argmax(axis=1) if labels.ndim == 2 else labels.astype(np.int64)
 
 
+def predict_digits(model: keras.Model, images: np.ndarray, *, scale: bool = True) -> np.ndarray:
+    """Predicted digit of each raw image, fed to the model the canonical way."""
+    return predict_labels(model, prepare_images(model, images, scale=scale))
+
+
 def accuracy(
     model: keras.Model, images: np.ndarray, labels: np.ndarray, *, scale: bool = True
 ) -> float:
     """Fraction of ``images`` the model classifies correctly, computed with numpy."""
-    predicted = predict_labels(model, prepare_images(model, images, scale=scale))
-    return float(np.mean(predicted == integer_labels(labels)))
+    return float(np.mean(predict_digits(model, images, scale=scale) == integer_labels(labels)))
 
 
 def measure(
@@ -117,7 +121,7 @@ def measure(
     retrained: bool = False,
 ) -> Measurement:
     """Test accuracy; below ``bar`` also the accuracy on unscaled pixels (for the hint)."""
-    predicted = predict_labels(model, prepare_images(model, images))
+    predicted = predict_digits(model, images)
     value = float(np.mean(predicted == integer_labels(labels)))
     unscaled = None
     if value < bar:
