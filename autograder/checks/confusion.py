@@ -10,11 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from autograder.config import STAGES
+
+if TYPE_CHECKING:
+    from autograder.grader import GradeReport
 
 CLASSES = 10
 #: Misclassified test images kept per model (enough for one grid on a feedback page).
@@ -130,6 +133,6 @@ def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
-def evaluations_of(report: Any) -> dict[str, ModelEvaluation]:
-    """The evaluations a report carries, by stage (none before the judge attaches them)."""
-    return {evaluation.stage: evaluation for evaluation in getattr(report, "evaluations", ())}
+def evaluations_of(report: GradeReport) -> dict[str, ModelEvaluation]:
+    """The evaluations a report carries, by stage."""
+    return {evaluation.stage: evaluation for evaluation in report.evaluations}

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+#: The category of a check that failed because the grader did (never the student's fault).
+GRADER_FAILED = "grader_failed"
 #: Why a model could not be judged, most telling first (a file can show several).
 ProblemKind = Literal[
     "custom_layer", "hand_set_weights", "too_large", "unusable", "not_evaluable", "missing"
@@ -324,7 +326,7 @@ CATALOGUE: tuple[Hint, ...] = (
         "that hangs, exits or uses too much memory.",
     ),
     Hint(
-        "grader_failed",
+        GRADER_FAILED,
         "the grader failed (not the student)",
         "Tell your instructor: this is a grader problem, not your mistake.",
     ),

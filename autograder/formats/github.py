@@ -12,11 +12,9 @@ import base64
 import json
 from typing import Any
 
-from autograder.formats.json import grading_error
+from autograder.checks.hints import GRADER_FAILED
 from autograder.formats.text import one_line
 from autograder.grader import GradeReport
-
-GRADER_FAILED = "grader_failed"
 
 
 def _test(name: str, status: str, message: str, score: float, max_score: float) -> dict[str, Any]:
@@ -41,7 +39,7 @@ def error_dict(cause: str, *, max_score: float = 0.0) -> dict[str, Any]:
 
 
 def to_dict(report: GradeReport) -> dict[str, Any]:
-    error = grading_error(report)
+    error = report.error or None
     if error is not None:
         return error_dict(error, max_score=report.max_score)
     tests = []

@@ -16,7 +16,6 @@ from typing import Any, get_args
 
 from autograder.checks.result import CheckResult
 from autograder.config import GradescopeVisibility, GradingLimits
-from autograder.formats.json import grading_error
 from autograder.grader import GradeReport
 
 VISIBILITIES: tuple[GradescopeVisibility, ...] = get_args(GradescopeVisibility)
@@ -100,8 +99,8 @@ def to_dict(
     """results.json for ``report``; ``execution_time`` in seconds (default: the report's
     own ``seconds`` when it has one)."""
     if execution_time is None:
-        execution_time = getattr(report, "seconds", None)
-    error = grading_error(report)
+        execution_time = report.seconds
+    error = report.error or None
     if error is not None:
         return error_dict(error, execution_time=execution_time)
     notes = "\n".join(f"- {_markdown(note)}" for note in report.notes)

@@ -21,7 +21,6 @@ from matplotlib.figure import Figure
 from autograder.checks.confusion import CLASSES, ModelEvaluation, evaluations_of
 from autograder.checks.result import CheckResult
 from autograder.config import CourseConfig
-from autograder.formats.json import grading_error
 from autograder.grader import GradeReport
 
 GRID_COLUMNS = 8
@@ -235,7 +234,7 @@ def render(
     if evaluations is None:
         evaluations = evaluations_of(report)
     title = f"Feedback: {report.submission}"
-    error = grading_error(report)
+    error = report.error or None
     if error is not None:
         banner = (
             '<div class="error"><p><strong>This submission could not be graded.</strong> '

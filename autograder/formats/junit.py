@@ -14,14 +14,13 @@ import re
 import xml.etree.ElementTree as ElementTree
 from datetime import UTC, datetime
 
+from autograder.checks.hints import GRADER_FAILED
 from autograder.checks.result import CheckResult
 from autograder.config import CourseConfig
-from autograder.formats.json import grading_error
 from autograder.grader import GradeReport
 
 #: Characters XML 1.0 cannot carry at all, even escaped.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-GRADER_FAILED = "grader_failed"
 
 
 def _text(value: str) -> str:
@@ -54,8 +53,8 @@ def render(
     classname = config.assignments[0].id if config else "autograder"
     suite_name = config.course.id if config else "autograder"
     if seconds is None:
-        seconds = float(getattr(report, "seconds", None) or 0.0)
-    error = grading_error(report)
+        seconds = float(report.seconds or 0.0)
+    error = report.error or None
     results = () if error is not None else report.results
     errors = sum(_is_error(result) for result in results) + (error is not None)
     failures = sum(not result.passed and not _is_error(result) for result in results)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -20,14 +19,6 @@ from autograder.grader import GradeReport
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "submission-no-normalization.json"
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-@dataclass(frozen=True)
-class EvaluatedReport(GradeReport):
-    """A report as GradeReport will carry it once the judge attaches evaluations."""
-
-    evaluations: tuple[ModelEvaluation, ...] = ()
-    error: str | None = None
 
 
 class _Page(HTMLParser):
@@ -129,7 +120,7 @@ def test_page_names_checks_with_lost_points_hints_and_bars(golden, config):
 
 def test_page_is_self_contained_with_inline_pngs(golden, config):
     images = np.random.default_rng(0).integers(0, 255, (100, 28, 28), dtype=np.uint8)
-    report = EvaluatedReport(
+    report = GradeReport(
         golden.submission, golden.results, golden.notes, evaluations=(_evaluation("cnn"),)
     )
     text = html.render(report, config=config, test_images=images)
@@ -154,7 +145,7 @@ def test_page_escapes_student_text(config):
 
 
 def test_page_of_a_failed_grading_says_so_without_a_score(config):
-    report = EvaluatedReport("s.ipynb", (), error="the sandbox could not start")
+    report = GradeReport("s.ipynb", (), error="the sandbox could not start")
     words = " ".join(_parse(html.render(report, config=config)).text)
     assert "could not be graded" in words and "sandbox could not start" in words
     assert "points" not in words
