@@ -24,8 +24,8 @@ from typing import Any
 
 from autograder import pool
 from autograder.config import CourseConfig, load_config
-from autograder.data import load_mnist
 from autograder.formats import html
+from autograder.formats.text import one_line
 from autograder.grader import GradeReport, GradingError
 from autograder.progress import LineTracker, Tracker
 
@@ -260,7 +260,7 @@ def grade_all(
         if scheduler
         else pool.grade_locally(jobs, workers or pool.default_workers())
     )
-    test_images = functools.cache(lambda: load_mnist(config=config)[1][0])
+    test_images = functools.cache(lambda: html.canonical_test_images(config))
     progress.begin(len(submissions), len(submissions) - len(pending))
     fresh: dict[Submission, Result] = {}
     try:
@@ -285,7 +285,8 @@ def grade_all(
                 if result.graded
                 else f"not graded: {outcome.error[:200]}"
             )
-            progress.finished(submission.student, summary, not result.graded)
+            # Names come from the class folder and errors from the run: one line each.
+            progress.finished(one_line(submission.student), one_line(summary), not result.graded)
     finally:  # also after Ctrl-C: the class files then hold what was graded so far
         progress.close()
         results = [

@@ -8,14 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-import numpy as np
-
 from autograder import batch, progress
 from autograder import gradebook as nbgrader_gradebook
 from autograder.config import ConfigError, CourseConfig, load_config
-from autograder.data import MnistDataError, load_mnist
+from autograder.data import MnistDataError
 from autograder.formats import github, gradescope, html, junit, table
 from autograder.formats import json as json_format
+from autograder.formats.text import one_line
 from autograder.grader import GradeReport, GradingError, grade_submission
 
 
@@ -46,18 +45,9 @@ def _reports(report: GradeReport, config: CourseConfig | None) -> dict[str, Call
         "junit_path": lambda: junit.render(report, config=config),
         "gradescope_path": lambda: gradescope.render(report, visibility=visibility),
         "html_path": lambda: html.render(
-            report, config=config or CourseConfig(), test_images=_test_images(config)
+            report, config=config or CourseConfig(), test_images=html.canonical_test_images(config)
         ),
     }
-
-
-def _test_images(config: CourseConfig | None) -> np.ndarray | None:
-    """The canonical test images for the feedback page's digit grid (None without MNIST)."""
-    try:
-        (_, _), (x_test, _) = load_mnist(config=config)
-    except MnistDataError:
-        return None
-    return x_test
 
 
 def grade(
@@ -162,16 +152,15 @@ def grade_all(
         scheduler=scheduler,
         force=force,
     )
-    width = max(len(result.submission.student) for result in results)
-    for result in results:
+    names = [one_line(result.submission.student) for result in results]  # from the folder
+    width = max(len(name) for name in names)
+    for name, result in zip(names, results, strict=True):
         score = (
             f"{result.report.score:g}/{result.report.max_score:g}"
             if result.graded
-            else f"NOT GRADED: {result.error[:300]}"
+            else f"NOT GRADED: {one_line(result.error)[:300]}"
         )
-        out.write(
-            f"{result.submission.student:<{width}}  {result.submission.assignment}  {score}\n"
-        )
+        out.write(f"{name:<{width}}  {result.submission.assignment}  {score}\n")
     errors = sum(not result.graded for result in results)
     out.write(
         f"\n{len(results) - errors} submissions graded"

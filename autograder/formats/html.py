@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from autograder.checks.confusion import CLASSES, ModelEvaluation, evaluations_of
 from autograder.checks.result import CheckResult
 from autograder.config import CourseConfig
+from autograder.data import MnistDataError, load_mnist
 from autograder.grader import GradeReport
 
 GRID_COLUMNS = 8
@@ -217,6 +218,16 @@ def _evaluation_pictures(
         "diagonal is a mistake.</p>"
     )
     return "<h2>Where your models go wrong</h2>\n" + intro + "\n".join(parts)
+
+
+def canonical_test_images(config: CourseConfig | None) -> np.ndarray | None:
+    """The canonical MNIST test images, for the grid of misclassified digits (None when
+    MNIST cannot be loaded: the page then leaves the grid out)."""
+    try:
+        (_, _), (x_test, _) = load_mnist(config=config)
+    except MnistDataError:
+        return None
+    return x_test
 
 
 def render(

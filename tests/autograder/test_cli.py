@@ -135,3 +135,16 @@ def test_gradescope_visibility_comes_from_course_yaml(tmp_path, monkeypatch, hel
         "hidden"
     }
     assert seen["data.load"] == "visible"
+
+
+def test_grade_all_prints_student_folder_names_on_one_line(monkeypatch, tmp_path, capsys):
+    from autograder import batch
+
+    student = "::set-output name=result::x\nscore: 15 / 15"
+    submission = batch.Submission(student, "mnist_digits", tmp_path / "s.ipynb")
+    failed = batch.Result(submission, "error", None, "killed\n::error::forged", "", "")
+    monkeypatch.setattr(cli.commands.batch, "grade_all", lambda *args, **kwargs: [failed])
+    assert cli.main(["grade-all", str(tmp_path), "--quiet"]) == cli.EXIT_ERROR
+    lines = capsys.readouterr().out.splitlines()
+    assert not [line for line in lines if line.lstrip().startswith(("::", "score:"))]
+    assert lines[0].startswith(": :set-output name=result::x score: 15 / 15")
