@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.checks.result import grade_id_of
+from autograder.checks.result import grade_id_of, is_test_cell
 from autograder.config import CourseConfig
 from autograder.grader import GradingError
 
@@ -33,9 +33,8 @@ def source_test_cells(course_dir: Path, config: CourseConfig, assignment: str) -
         )
     found = set()
     for cell in nbformat.read(path, as_version=4).cells:
-        marks = cell.get("metadata", {}).get("nbgrader", {})
-        if marks.get("grade") and not marks.get("solution"):
-            found.add(marks["grade_id"])
+        if is_test_cell(cell):
+            found.add(cell.metadata.nbgrader["grade_id"])
     return found
 
 

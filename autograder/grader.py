@@ -26,7 +26,7 @@ from autograder.checks import data as data_checks
 from autograder.checks import models
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import advise
-from autograder.checks.result import CheckResult, fail_all
+from autograder.checks.result import CheckResult, fail_all, is_test_cell
 from autograder.config import STAGES, ConfigError, CourseConfig, load_config
 from autograder.data import MNIST_FILES, MnistDataError, encode_idx, load_mnist, resolve_folder
 
@@ -153,11 +153,7 @@ def read_cells(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
         if not isinstance(source, str):
             warnings.append(f"cell {index} has no readable source and was skipped")
             continue
-        marks = (cell.get("metadata") or {}).get("nbgrader") or {}
-        test_cell = (
-            isinstance(marks, dict) and bool(marks.get("grade")) and not marks.get("solution")
-        )
-        cells.append({"index": index, "source": source, "skip": test_cell})
+        cells.append({"index": index, "source": source, "skip": is_test_cell(cell)})
     if not cells:
         raise SubmissionUnreadable("the notebook has no code cells")
     return cells, warnings

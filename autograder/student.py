@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from autograder.checks.hints import Advice
-from autograder.checks.result import CheckResult, check_specs, fail_all
+from autograder.checks.result import CheckResult, check_specs, fail_all, is_test_cell
 from autograder.config import ConfigError, find_config_file, load_config
 from autograder.formats.text import one_line
 
@@ -65,11 +65,6 @@ def write_results(path: str, namespace: dict[str, Any]) -> None:
             result = spec.failed(f"The check could not run: {type(exc).__name__}: {exc}", "")
         results.append(result.to_dict())
     Path(path).write_text(json.dumps(results), encoding="utf-8")
-
-
-def _is_test_cell(cell: Any) -> bool:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
 
 
 def _cell_error(index: int, cell: Any) -> str | None:
@@ -127,7 +122,7 @@ def run_checks(
             try:
                 with client.setup_kernel(env=env, stderr=kernel_log):
                     for index, cell in enumerate(cells):
-                        if cell.cell_type == "code" and not _is_test_cell(cell):
+                        if cell.cell_type == "code" and not is_test_cell(cell):
                             client.execute_cell(cell, index)
                             error = _cell_error(index, cell)
                             if error and not notes:  # later errors often follow from it

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -102,6 +103,14 @@ def check_specs(config: CourseConfig) -> tuple[CheckSpec, ...]:
             ),
         ]
     return tuple(specs)
+
+
+def is_test_cell(cell: object) -> bool:
+    """Whether a notebook cell is an nbgrader test cell (graded, not a solution). Read
+    from metadata that, in a submitted file, may hold anything."""
+    metadata = cell.get("metadata") if isinstance(cell, Mapping) else None
+    marks = metadata.get("nbgrader") if isinstance(metadata, Mapping) else None
+    return isinstance(marks, Mapping) and bool(marks.get("grade")) and not marks.get("solution")
 
 
 def grade_id_of(check_id: str) -> str:

@@ -7,6 +7,7 @@ import json
 import nbformat
 import pytest
 
+from autograder.checks.result import is_test_cell
 from autograder.grader import GradingError, SubmissionUnreadable, grade_submission, read_cells
 
 
@@ -44,6 +45,22 @@ def test_small_schema_breaks_are_graded_with_a_warning(tmp_path):
     cells, warnings = read_cells(path)
     assert cells[0]["source"] == "x = 1"
     assert warnings and "schema" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        ({"metadata": {"nbgrader": {"grade": True, "solution": False}}}, True),
+        ({"metadata": {"nbgrader": {"grade": True, "solution": True}}}, False),  # answer cell
+        ({"metadata": {"nbgrader": {"solution": True}}}, False),
+        ({"metadata": {"nbgrader": "grade"}}, False),
+        ({"metadata": ["nbgrader"]}, False),
+        ({}, False),
+        ("not a cell", False),
+    ],
+)
+def test_test_cells_are_told_from_any_metadata(cell, expected):
+    assert is_test_cell(cell) is expected
 
 
 def test_notebooks_without_code_cannot_be_graded(tmp_path):
