@@ -124,13 +124,6 @@ def _read_result(path: Path, submission: Submission) -> Result | None:
         return None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """Write, then rename: a kill at any moment leaves the old file or the new one."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(text, encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def write_grades_csv(path: Path, results: list[Result]) -> None:
     """One row per submission: student, assignment, status, score, max score, each check's
     points, and why it was not graded (score left empty then: it is not a zero)."""
@@ -171,7 +164,7 @@ def write_class_json(path: Path, results: list[Result]) -> None:
         "errors": len(results) - len(graded),
         "results": [result.to_dict() for result in results],
     }
-    _write_atomically(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    pool.write_atomically(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
 
 
 def _jobs(
@@ -270,12 +263,12 @@ def grade_all(
             result = Result(
                 submission, outcome.status, report, outcome.error, sha, config_sha, outcome.seconds
             )
-            _write_atomically(
+            pool.write_atomically(
                 target / _report_name(submission),
                 json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n",
             )
             if report is not None:  # the student's feedback page beside it
-                _write_atomically(
+                pool.write_atomically(
                     (target / _report_name(submission)).with_suffix(".html"),
                     html.render(report, config=config, test_images=test_images()),
                 )

@@ -274,9 +274,10 @@ def grade_on_cluster(
             yield job, outcome
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    temporary = path.with_name(path.name + ".tmp")
-    temporary.write_text(json.dumps(data), encoding="utf-8")
+def write_atomically(path: Path, text: str) -> None:
+    """Write, then rename: a kill at any moment leaves the old file or the new one."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
     os.replace(temporary, path)
 
 
@@ -301,7 +302,7 @@ def _child(folder: Path) -> int:
         }
     else:
         result = {"status": "graded", "report": report.to_dict()}
-    _write_json(folder / RESULT_FILE, result)
+    write_atomically(folder / RESULT_FILE, json.dumps(result))
     return 0
 
 
