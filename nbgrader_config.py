@@ -52,7 +52,11 @@ c.GenerateFeedback.preprocessors = [
     feedback.NameTestCells,
     CSSHTMLHeaderPreprocessor,
 ]
-c.NameTestCells.titles = {grade_id_of(spec.id): spec.title for spec in check_specs(course)}
+c.NameTestCells.titles = {
+    grade_id_of(spec.id): spec.title
+    for assignment in course.assignments
+    for spec in check_specs(course.assignment(assignment))
+}
 _templates = Path(tempfile.mkdtemp(prefix="autograder-feedback-template-"))
 atexit.register(shutil.rmtree, _templates, True)
 c.HTMLExporter.template_name = feedback.TEMPLATE_NAME

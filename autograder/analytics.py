@@ -165,16 +165,25 @@ def summarise(data: ClassData, config: CourseConfig) -> dict[str, Any]:
     for check in checks.values():
         check["pass_rate"] = check["passed"] / check["graded"]
     accuracy = {}
-    for name, stage in config.stages.items():
-        values = [e.accuracy for entry in entries for e in entry.evaluations if e.stage == name]
-        if values:
-            below = sum(value < stage.min_test_accuracy for value in values)
-            accuracy[name] = {
-                **_stats(values),
-                "title": stage.title,
-                "bar": stage.min_test_accuracy,
-                "below_bar": below,
-            }
+    for assignment_id in config.assignments:
+        assignment = config.assignment(assignment_id)
+        graded = [
+            entry
+            for entry in entries
+            if entry.report.assignment
+            in (assignment_id, None if len(config.assignments) == 1 else "")
+        ]
+        for name, stage in assignment.stages.items():
+            values = [e.accuracy for entry in graded for e in entry.evaluations if e.stage == name]
+            if values:
+                below = sum(value < stage.min_test_accuracy for value in values)
+                accuracy[name] = {
+                    **_stats(values),
+                    "title": stage.title,
+                    "bar": stage.min_test_accuracy,
+                    "below_bar": below,
+                    "assignment": assignment_id,
+                }
     scores = [entry.report.score for entry in entries]
     return {
         "submissions": len(entries) + len(data.not_graded),

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from autograder import pool
-from autograder.config import CourseConfig, load_config
+from autograder.config import ConfigError, CourseConfig, find_assignment, load_config
 from autograder.formats import html
 from autograder.formats.text import one_line
 from autograder.grader import GradeReport, GradingError
@@ -86,13 +86,16 @@ def find_submissions(folder: Path, config: CourseConfig) -> list[Submission]:
         raise GradingError(f"{folder}: submissions folder does not exist")
     found: list[Submission] = []
     for student_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        for assignment in config.assignments:
-            notebook = student_dir / assignment.id / assignment.notebook
+        for assignment_id, settings in config.assignments.items():
+            notebook = student_dir / assignment_id / settings.notebook
             if notebook.is_file():
-                found.append(Submission(student_dir.name, assignment.id, notebook))
-    default = config.assignments[0].id
+                found.append(Submission(student_dir.name, assignment_id, notebook))
     for notebook in sorted(folder.glob("*.ipynb")):
-        found.append(Submission(notebook.stem, default, notebook))
+        try:  # a flat folder: the notebook's metadata (or the course's only assignment)
+            assignment_id = find_assignment(notebook, config)
+        except ConfigError as exc:
+            raise GradingError(str(exc)) from None
+        found.append(Submission(notebook.stem, assignment_id, notebook))
     return found
 
 
@@ -181,7 +184,7 @@ def _jobs(
             notebook=submission.path.read_bytes(),
             config=config,
             config_text=config_text,
-            options=options,
+            options={**options, "assignment": submission.assignment},
         )
         for submission, sha in pending
     ]

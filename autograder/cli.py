@@ -48,6 +48,12 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     grade.add_argument("submission", help="the .ipynb to grade")
+    grade.add_argument(
+        "--assignment",
+        metavar="ID",
+        help="the assignment whose checks to run (default: from the notebook's metadata, "
+        "its folder or file name, or the course's only assignment)",
+    )
     grade.add_argument("--json", dest="json_path", metavar="FILE", help="write JSON report")
     grade.add_argument("--junit", dest="junit_path", metavar="FILE", help="write JUnit XML")
     grade.add_argument(
@@ -122,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     to_github.add_argument("--python", dest="python_version", metavar="VERSION")
     for target in (to_gradescope, to_github):
         target.add_argument("--config", dest="config_path", help="course.yaml to use")
+        target.add_argument(
+            "--assignment", metavar="ID", help="which assignment (needed when there are several)"
+        )
         target.add_argument(
             "--allow-unsandboxed",
             action="store_true",

@@ -65,8 +65,10 @@ def grade(
     quiet: bool = False,
     stream: TextIO | None = None,
     allow_unsandboxed: bool = False,
+    assignment: str | None = None,
 ) -> GradeReport:
-    """Grade one notebook, print the table and write the requested report files.
+    """Grade one notebook (with ``assignment``'s checks, else the one it is found to be),
+    print the table and write the requested report files.
 
     ``github_output`` appends GitHub Classroom's ``result=...`` line to
     $GITHUB_OUTPUT when set (else prints it). When grading itself fails, every requested
@@ -87,10 +89,11 @@ def grade(
             cell_timeout_s=cell_timeout_s,
             progress=progress,
             allow_unsandboxed=allow_unsandboxed,
+            assignment=assignment,
         )
     except (GradingError, ConfigError, MnistDataError) as exc:
         failure = exc if isinstance(exc, GradingError) else GradingError(str(exc))
-        report = GradeReport(str(submission), (), error=str(exc))
+        report = GradeReport(str(submission), (), error=str(exc), assignment=assignment)
     if failure is None:
         out.write(table.render(report))
     requested = {

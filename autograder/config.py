@@ -8,20 +8,24 @@ command lines can print them without a traceback.
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from autograder.assignments import all_specs, get_spec
+from autograder.spec import NOTEBOOK_METADATA_KEY, AssignmentSpec
+
 #: Environment variable naming the course.yaml to use (wins over the search).
 CONFIG_ENV = "COURSE_CONFIG"
 CONFIG_FILENAME = "course.yaml"
 
-StageName = Literal["baseline", "hidden_layer", "cnn"]
 GradescopeVisibility = Literal["visible", "hidden", "after_due_date", "after_published"]
-STAGES: tuple[StageName, ...] = ("baseline", "hidden_layer", "cnn")
 
 Accuracy = Annotated[float, Field(ge=0.0, le=1.0)]
 Points = Annotated[float, Field(ge=0.0)]
@@ -61,19 +65,25 @@ class DataSettings(_Section):
     )
 
 
-class Assignment(_Section):
-    id: str = Field(..., min_length=1, description="nbgrader assignment name (folder).")
-    notebook: str = Field(..., min_length=1, description="Notebook file inside the folder.")
-
-
 class Stage(_Section):
-    """One model stage: its bar, its points and its training budget."""
+    """One model stage: its bar and its training budget (its points are under ``points``)."""
 
     title: str = Field(..., description="Name shown to students and in reports.")
     min_test_accuracy: Accuracy = Field(..., description="Bar on the 10,000-image test set.")
-    points: Points = Field(2, description="Points for reaching min_test_accuracy.")
-    structure_points: Points = Field(1, description="Points for the required architecture.")
-    trained_points: Points = Field(1, description="Points for a model trained well above chance.")
+    min_perturbed_accuracy: Accuracy | None = Field(
+        None,
+        description=(
+            "Bar on the grader's perturbed test set (the test digits rotated, shifted and "
+            "zoomed); only for stages judged on it."
+        ),
+    )
+    expected_parameters: PositiveInt | None = Field(
+        None,
+        description="Parameter count the architecture should have (a classic network's).",
+    )
+    parameter_tolerance: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.05, description="How far, as a fraction, the count may be from expected_parameters."
+    )
     epochs: PositiveInt = Field(..., description="Training epochs (the course budget).")
     batch_size: PositiveInt = Field(128, description="Training batch size.")
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
@@ -85,51 +95,67 @@ class Stage(_Section):
     )
 
 
-def _default_stages() -> dict[str, Stage]:
-    return {
-        "baseline": Stage(
-            title="Baseline ANN (no hidden layer)",
-            min_test_accuracy=0.92,
-            epochs=4,
-            batch_size=256,
-            learning_rate=0.005,
+class Tuning(_Section):
+    """The hyperparameter search's budget and how close a re-measurement must come."""
+
+    max_trials: PositiveInt = Field(4, description="Trials the KerasTuner search may run.")
+    epochs: PositiveInt = Field(1, description="Epochs of each trial, and of the re-training.")
+    train_images: PositiveInt = Field(
+        10000, description="Training images each trial fits on (taken from the training set)."
+    )
+    validation_images: PositiveInt = Field(
+        5000, description="Validation images carved from the training set (never the test set)."
+    )
+    tolerance: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.03,
+        description=(
+            "How far the grader's re-trained validation accuracy of the chosen configuration "
+            "may fall below the one the notebook reported."
         ),
-        "hidden_layer": Stage(
-            title="ANN with hidden layers",
-            min_test_accuracy=0.95,
-            epochs=5,
-            batch_size=256,
-            learning_rate=0.002,
-        ),
-        "cnn": Stage(
-            title="Convolutional network",
-            min_test_accuracy=0.98,
-            epochs=3,
-            batch_size=128,
-            learning_rate=0.002,
-            learning_rate_decay=0.5,
-        ),
+    )
+
+
+class AssignmentSettings(_Section):
+    """One assignment's own settings; validated against its spec (autograder.assignments)."""
+
+    notebook: str = Field(..., min_length=1, description="Notebook file inside the folder.")
+    points: dict[str, Points] = Field(
+        default_factory=dict, description="Points by check id (the spec's defaults otherwise)."
+    )
+    stages: dict[str, Stage] = Field(
+        default_factory=dict, description="Bars and budgets by stage id."
+    )
+    tuning: Tuning | None = Field(None, description="The search budget (tuning checks only).")
+
+
+def _spec_defaults(spec: AssignmentSpec) -> dict[str, Any]:
+    """An assignment's settings when course.yaml says nothing about it."""
+    defaults: dict[str, Any] = {
+        "notebook": spec.notebook,
+        "stages": {stage.id: dict(stage.defaults) for stage in spec.stages},
     }
+    for section, values in spec.sections.items():
+        defaults[section] = dict(values)
+    return defaults
 
 
-class Stages(_Section):
-    baseline: Stage
-    hidden_layer: Stage
-    cnn: Stage
+class StageTable(Mapping[str, Stage]):
+    """An assignment's stages by id, in the spec's order."""
+
+    def __init__(self, stages: dict[str, Stage], order: tuple[str, ...]) -> None:
+        self._stages = stages
+        self._order = order
 
     def __getitem__(self, name: str) -> Stage:
-        if name not in STAGES:
-            raise KeyError(f"unknown stage {name!r}; expected one of {', '.join(STAGES)}")
-        return getattr(self, name)
+        if name not in self._stages:
+            raise KeyError(f"unknown stage {name!r}; expected one of {', '.join(self._order)}")
+        return self._stages[name]
 
-    def items(self) -> list[tuple[str, Stage]]:
-        return [(name, getattr(self, name)) for name in STAGES]
+    def __iter__(self):  # noqa: ANN204 - Mapping's protocol
+        return iter(self._order)
 
-
-class DataPoints(_Section):
-    load: Points = Field(1, description="Points for loading the data with the right shapes.")
-    normalize: Points = Field(1, description="Points for normalize().")
-    flatten: Points = Field(1, description="Points for flatten() and the flattened arrays.")
+    def __len__(self) -> int:
+        return len(self._order)
 
 
 class GradingLimits(_Section):
@@ -163,12 +189,14 @@ class CourseConfig(_Section):
     course: CourseInfo = Field(default_factory=CourseInfo)
     data: DataSettings = Field(default_factory=DataSettings)
     seed: Annotated[int, Field(ge=0)] = Field(42, description="Seed for every random choice.")
-    assignments: list[Assignment] = Field(
-        default_factory=lambda: [Assignment(id="mnist_digits", notebook="mnist_digits.ipynb")],
+    assignments: dict[str, AssignmentSettings] = Field(
+        default_factory=lambda: {
+            spec.id: AssignmentSettings.model_validate(_spec_defaults(spec))
+            for spec in all_specs().values()
+        },
         min_length=1,
+        description="The course's assignments by id, each with its own settings.",
     )
-    data_points: DataPoints = Field(default_factory=DataPoints)
-    stages: Stages = Field(default_factory=lambda: Stages(**_default_stages()))
     grading: GradingLimits = Field(default_factory=GradingLimits)
     #: Where the file was read from (None for built-in defaults); not a YAML key.
     source: Path | None = Field(None, exclude=True)
@@ -186,11 +214,124 @@ class CourseConfig(_Section):
         path = self.data.mnist_dir.expanduser()
         return path if path.is_absolute() else (self.root / path).resolve()
 
+    def assignment(self, assignment_id: str | None = None) -> AssignmentConfig:
+        """One assignment's settings with the course's (None: the only assignment)."""
+        if assignment_id is None:
+            if len(self.assignments) != 1:
+                raise ConfigError(
+                    f"{self.source or 'course configuration'}: the course has "
+                    f"{len(self.assignments)} assignments ({', '.join(self.assignments)}); "
+                    "say which one (--assignment ID)"
+                )
+            assignment_id = next(iter(self.assignments))
+        if assignment_id not in self.assignments:
+            raise ConfigError(
+                f"{self.source or 'course configuration'}: no assignment {assignment_id!r} "
+                f"under 'assignments' (the course has: {', '.join(self.assignments)})"
+            )
+        return AssignmentConfig(self, get_spec(assignment_id))
+
+
+@dataclass(frozen=True)
+class AssignmentConfig:
+    """What one assignment's checks, notebook and reference read: its spec, its settings
+    from course.yaml and the course-wide ones (seed, data, grading)."""
+
+    course: CourseConfig
+    spec: AssignmentSpec
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def settings(self) -> AssignmentSettings:
+        return self.course.assignments[self.spec.id]
+
+    @property
+    def notebook(self) -> str:
+        return self.settings.notebook
+
+    @property
+    def stages(self) -> StageTable:
+        return StageTable(self.settings.stages, tuple(stage.id for stage in self.spec.stages))
+
+    @property
+    def tuning(self) -> Tuning:
+        if self.settings.tuning is None:
+            raise KeyError(f"assignment {self.spec.id!r} has no tuning settings")
+        return self.settings.tuning
+
+    def points(self, check_id: str) -> float:
+        """Points of ``check_id``: course.yaml's, else the spec's."""
+        return float(self.settings.points.get(check_id, self.spec.check(check_id).points))
+
     def total_points(self) -> float:
-        stage_points = sum(
-            s.points + s.structure_points + s.trained_points for _, s in self.stages.items()
-        )
-        return stage_points + sum(self.data_points.model_dump().values())
+        return sum(self.points(check.id) for check in self.spec.checks)
+
+    @property
+    def seed(self) -> int:
+        return self.course.seed
+
+    @property
+    def grading(self) -> GradingLimits:
+        return self.course.grading
+
+    @property
+    def data(self) -> DataSettings:
+        return self.course.data
+
+    @property
+    def mnist_dir(self) -> Path | None:
+        return self.course.mnist_dir
+
+    @property
+    def source(self) -> Path | None:
+        return self.course.source
+
+    @property
+    def root(self) -> Path:
+        return self.course.root
+
+
+#: Notebooks larger than this are not read (the grader refuses them).
+MAX_NOTEBOOK_BYTES = 50 * 2**20
+
+
+def find_assignment(path: Path, config: CourseConfig, given: str | None = None) -> str:
+    """Which of the course's assignments ``path`` is: ``given`` (``--assignment``), else
+    the notebook's own metadata (written by the generator, kept by nbgrader), else a
+    folder or file name that is an assignment's (nbgrader's ``<student>/<assignment>/``
+    layout), else the course's only assignment. ConfigError when none of these says."""
+    known = config.assignments
+    if given is not None:
+        if given not in known:
+            raise ConfigError(
+                f"--assignment {given!r}: not an assignment of this course "
+                f"(course.yaml has: {', '.join(known)})"
+            )
+        return given
+    try:
+        if path.stat().st_size <= MAX_NOTEBOOK_BYTES:
+            metadata = json.loads(path.read_bytes()).get("metadata", {})
+            named = metadata.get(NOTEBOOK_METADATA_KEY, {}).get("assignment")
+            if isinstance(named, str) and named in known:
+                return named
+    except (OSError, ValueError, AttributeError):
+        pass  # an unreadable notebook is graded as such; the names below still tell
+    for folder in path.resolve().parents[:3]:
+        if folder.name in known:
+            return folder.name
+    by_file = [id_ for id_, settings in known.items() if settings.notebook == path.name]
+    if len(by_file) == 1:
+        return by_file[0]
+    if len(known) == 1:
+        return next(iter(known))
+    raise ConfigError(
+        f"{path}: cannot tell which assignment this notebook is (no autograder metadata, "
+        f"and neither its folder nor its name is one of {', '.join(known)}); "
+        "pass --assignment ID"
+    )
 
 
 def find_config_file(start: Path | None = None) -> Path | None:
@@ -224,18 +365,68 @@ def _describe(error: dict[str, Any]) -> str:
     return f"key '{key}': {error['msg']} (got {given!r})"
 
 
-def _with_stage_defaults(raw: dict[str, Any]) -> dict[str, Any]:
-    """Let a course set one key of one stage: the rest comes from the defaults."""
-    stages = raw.get("stages")
-    if not isinstance(stages, dict):
-        return raw
-    merged = {name: stage.model_dump() for name, stage in _default_stages().items()}
-    for name, overrides in stages.items():
-        if name in merged and isinstance(overrides, dict):
-            merged[name] = {**merged[name], **overrides}
-        else:
-            merged[name] = overrides  # unknown stage names are reported by validation
-    return {**raw, "stages": merged}
+def _with_assignment_defaults(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Let a course set one key of one stage: the rest comes from the assignment's spec.
+    Also returns the errors only the specs can find (unknown assignments, stages and check
+    ids), worded like validation errors."""
+    assignments = raw.get("assignments")
+    if assignments is None:
+        return raw, []
+    if not isinstance(assignments, dict):
+        return raw, [
+            "key 'assignments': expected a mapping of assignment id to its settings "
+            f"(got {type(assignments).__name__}; the list form of older kits is gone)"
+        ]
+    specs = all_specs()
+    merged: dict[str, Any] = {}
+    errors = []
+    for assignment_id, given in assignments.items():
+        where = f"assignments.{assignment_id}"
+        if assignment_id not in specs:
+            errors.append(
+                f"key '{where}': unknown assignment (the kit has specs for: {', '.join(specs)})"
+            )
+            continue
+        spec = specs[assignment_id]
+        given = {} if given is None else given
+        if not isinstance(given, dict):
+            errors.append(f"key '{where}': expected a mapping (got {type(given).__name__})")
+            continue
+        settings = {**_spec_defaults(spec), **given}
+        stages = {stage.id: dict(stage.defaults) for stage in spec.stages}
+        for stage_id, overrides in (given.get("stages") or {}).items():
+            if stage_id not in stages:
+                valid = ", ".join(stages)
+                errors.append(f"key '{where}.stages.{stage_id}': unknown stage (expected {valid})")
+            elif isinstance(overrides, dict):
+                stages[stage_id] = {**stages[stage_id], **overrides}
+            else:
+                stages[stage_id] = overrides
+        settings["stages"] = stages
+        for section, defaults in spec.sections.items():
+            if isinstance(given.get(section), dict):
+                settings[section] = {**defaults, **given[section]}
+        for section in _SECTIONS:
+            if given.get(section) is not None and section not in spec.sections:
+                errors.append(f"key '{where}.{section}': this assignment has no {section} checks")
+        check_ids = [check.id for check in spec.checks]
+        for check_id in given.get("points") or {}:
+            if check_id not in check_ids:
+                errors.append(
+                    f"key '{where}.points.{check_id}': unknown check id (expected one of "
+                    f"{', '.join(check_ids)})"
+                )
+        merged[assignment_id] = settings
+    return {**raw, "assignments": merged}, errors
+
+
+#: An assignment's optional sections, each for the checks of one part (tuning).
+_SECTIONS = tuple(set(AssignmentSettings.model_fields) - {"notebook", "points", "stages"})
+#: Keys of older kits and where they went, so an old course.yaml says what to change.
+_MOVED = {
+    "stages": "assignments.<id>.stages",
+    "data_points": "assignments.<id>.points (by check id, like data.load)",
+}
 
 
 def parse_config(raw: Any, source: Path | None = None) -> CourseConfig:
@@ -247,8 +438,13 @@ def parse_config(raw: Any, source: Path | None = None) -> CourseConfig:
         raise ConfigError(
             f"{where}: expected a mapping of keys at the top level, got {type(raw).__name__}"
         )
+    moved = [f"key '{key}': moved to {where}" for key, where in _MOVED.items() if key in raw]
+    merged, spec_errors = _with_assignment_defaults(raw)
+    if moved or spec_errors:
+        lines = "\n  ".join(moved + spec_errors)
+        raise ConfigError(f"{where}: invalid configuration\n  {lines}")
     try:
-        config = CourseConfig.model_validate({**_with_stage_defaults(raw), "source": source})
+        config = CourseConfig.model_validate({**merged, "source": source})
     except ValidationError as exc:
         lines = "\n  ".join(_describe(e) for e in exc.errors())
         raise ConfigError(f"{where}: invalid configuration\n  {lines}") from None

@@ -86,11 +86,16 @@ def _course_yaml(config: CourseConfig) -> str:
     return header + yaml.safe_dump(document, sort_keys=False)
 
 
-def _settings(config: CourseConfig, allow_unsandboxed: bool) -> dict[str, Any]:
-    """deploy.json: what run_autograder needs to know about the course."""
+def _settings(
+    config: CourseConfig, assignment: str | None, allow_unsandboxed: bool
+) -> dict[str, Any]:
+    """deploy.json: what run_autograder needs to know about the course and the assignment
+    (a Gradescope assignment has its own autograder)."""
+    chosen = config.assignment(assignment)
     return {
-        "notebook": config.assignments[0].notebook,
-        "grade_args": ["--allow-unsandboxed"] if allow_unsandboxed else [],
+        "notebook": chosen.notebook,
+        "grade_args": ["--assignment", chosen.id]
+        + (["--allow-unsandboxed"] if allow_unsandboxed else []),
         "timeout_s": config.grading.submission_timeout_s + GRADING_MARGIN_S,
         "error_result": gradescope_format.error_dict("{cause}"),
     }
@@ -122,10 +127,12 @@ def gradescope(
     data_dir: str | os.PathLike[str] | None = None,
     allow_unsandboxed: bool = False,
     repo_root: str | os.PathLike[str] = REPO_ROOT,
+    assignment: str | None = None,
 ) -> Path:
-    """Build Gradescope's autograder zip; MNIST from ``data_dir``, else $MNIST_DATA, else
-    course.yaml's data.mnist_dir. ``allow_unsandboxed`` makes the grader run student code
-    even where Gradescope's container allows no namespaces (see the README)."""
+    """Build Gradescope's autograder zip for ``assignment`` (None: the course's only one);
+    MNIST from ``data_dir``, else $MNIST_DATA, else course.yaml's data.mnist_dir.
+    ``allow_unsandboxed`` makes the grader run student code even where Gradescope's
+    container allows no namespaces (see the README)."""
     config = _config(config, config_path)
     folder = resolve_folder(data_dir, config)
     if folder is None or not folder.is_dir():
@@ -134,6 +141,7 @@ def gradescope(
             "data.mnist_dir in course.yaml"
         )
     mnist = _mnist_files(folder)
+    settings = json.dumps(_settings(config, assignment, allow_unsandboxed), indent=2) + "\n"
     root = Path(repo_root)
     target = Path(output_zip)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +149,6 @@ def gradescope(
     with zipfile.ZipFile(target, "w") as archive:
         _add(archive, "setup.sh", SETUP_SH.encode(), executable=True)
         _add(archive, "run_autograder", template.read_bytes(), executable=True)
-        settings = json.dumps(_settings(config, allow_unsandboxed), indent=2) + "\n"
         _add(archive, "deploy.json", settings.encode())
         _add(archive, CONFIG_FILENAME, _course_yaml(config).encode())
         for path in mnist:
@@ -160,10 +167,12 @@ def workflow(
     kit_requirement: str,
     python_version: str = "3.11",
     allow_unsandboxed: bool = False,
+    assignment: str | None = None,
 ) -> dict[str, Any]:
-    """The GitHub Classroom workflow as data (what :func:`github` writes as YAML)."""
-    notebook = config.assignments[0].notebook
-    grade = f"autograder grade {notebook} --github --quiet"
+    """The GitHub Classroom workflow as data (what :func:`github` writes as YAML): a
+    Classroom assignment is one repository, so it grades one assignment's notebook."""
+    chosen = config.assignment(assignment)
+    grade = f"autograder grade {chosen.notebook} --assignment {chosen.id} --github --quiet"
     if allow_unsandboxed:
         grade += " --allow-unsandboxed"
     return {
@@ -219,15 +228,18 @@ def github(
     kit_requirement: str = "mnist-course-kit",
     python_version: str = "3.11",
     allow_unsandboxed: bool = False,
+    assignment: str | None = None,
 ) -> Path:
-    """Write the GitHub Classroom workflow for the course's notebook; ``kit_requirement``
-    is what pip installs (a wheel URL, ``git+https://...`` of the kit, or a package name)."""
+    """Write the GitHub Classroom workflow for ``assignment``'s notebook (None: the course's
+    only one); ``kit_requirement`` is what pip installs (a wheel URL, ``git+https://...``
+    of the kit, or a package name)."""
     config = _config(config, config_path)
     data = workflow(
         config,
         kit_requirement=kit_requirement,
         python_version=python_version,
         allow_unsandboxed=allow_unsandboxed,
+        assignment=assignment,
     )
     target = Path(output_path)
     target.parent.mkdir(parents=True, exist_ok=True)

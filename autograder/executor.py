@@ -27,6 +27,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -417,6 +418,7 @@ def run_cells(
     cells: list[dict[str, object]],
     probe: np.ndarray,
     *,
+    exports: Sequence[Mapping[str, str]] = (),
     scratch: Path,
     trusted: Path,
     data_dir: Path,
@@ -427,7 +429,8 @@ def run_cells(
 ) -> Execution:
     """Run ``cells`` in the sandbox with ``scratch`` as working folder; artifacts land
     in ``scratch/.out``. ``trusted`` is a folder the sandbox cannot see. The probe
-    images reach the harness over a pipe only once it announces the export step."""
+    images reach the harness over a pipe only once it announces the export step.
+    ``exports`` is the assignment's contract (name and kind of each export)."""
     mode = isolation_mode()
     as_root = os.geteuid() == 0
     # Without a mount namespace, private folders (e.g. a Python under /root) cannot be
@@ -438,10 +441,11 @@ def run_cells(
     inputs = _prepare_scratch(scratch, owner, mode is not None)
     out = scratch / EXPORT
     (inputs / "cells.json").write_text(json.dumps(cells), encoding="utf-8")
+    (inputs / "exports.json").write_text(json.dumps([dict(e) for e in exports]), "utf-8")
     if config_file is not None:  # a copy: the folder around course.yaml stays hidden
         shutil.copyfile(config_file, inputs / "course.yaml")
         config_file = inputs / "course.yaml"
-    for path in (inputs / "cells.json", config_file):
+    for path in (inputs / "cells.json", inputs / "exports.json", config_file):
         if path is not None:
             path.chmod(0o644)
     progress_read, progress_write = _pipe(reader_blocks=False)
@@ -481,6 +485,7 @@ def run_cells(
         "argv": [
             sys.executable, "-I", "-m", "autograder.harness",
             "--cells", str(inputs / "cells.json"),
+            "--exports", str(inputs / "exports.json"),
             "--progress-fd", str(progress_write),
             "--probe-fd", str(probe_read),
             "--out", str(out),

@@ -24,7 +24,7 @@ def source_test_cells(course_dir: Path, config: CourseConfig, assignment: str) -
     """grade_ids of the nbgrader test cells in the assignment's source notebook."""
     import nbformat
 
-    notebook = next(a.notebook for a in config.assignments if a.id == assignment)
+    notebook = config.assignments[assignment].notebook
     path = course_dir / config.course.source_directory / assignment / notebook
     if not path.is_file():
         raise GradingError(
@@ -50,8 +50,8 @@ def write_scores(results: list[Result], course_dir: Path, config: CourseConfig) 
             "in the course directory first, and grade-all --gradebook from there"
         )
     cells = {
-        assignment.id: source_test_cells(course_dir, config, assignment.id)
-        for assignment in config.assignments
+        assignment: source_test_cells(course_dir, config, assignment)
+        for assignment in {result.submission.assignment for result in results if result.graded}
     }
     written = 0
     with Gradebook(f"sqlite:///{database}") as gradebook:
@@ -60,7 +60,7 @@ def write_scores(results: list[Result], course_dir: Path, config: CourseConfig) 
                 continue
             student = result.submission.student
             assignment = result.submission.assignment
-            notebook = next(a.notebook for a in config.assignments if a.id == assignment)
+            notebook = config.assignments[assignment].notebook
             gradebook.update_or_create_student(student)
             try:
                 gradebook.update_or_create_submission(assignment, student)

@@ -23,14 +23,21 @@ import numpy as np
 from autograder import artifacts, executor, judge
 from autograder.arrays import ArraySummary
 from autograder.checks import data as data_checks
-from autograder.checks import models
+from autograder.checks import extensions, models
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import advise
-from autograder.checks.result import CheckResult, fail_all, is_test_cell
-from autograder.config import STAGES, ConfigError, CourseConfig, load_config
+from autograder.checks.result import CheckResult, fail_all, is_test_cell, spec_for
+from autograder.config import (
+    MAX_NOTEBOOK_BYTES,
+    AssignmentConfig,
+    ConfigError,
+    CourseConfig,
+    find_assignment,
+    load_config,
+)
 from autograder.data import MNIST_FILES, MnistDataError, encode_idx, load_mnist, resolve_folder
+from autograder.spec import Check
 
-MAX_NOTEBOOK_BYTES = 50 * 2**20
 MAX_NOTES = 8
 #: Terminal escape sequences (Keras bolds parts of its errors) and other control
 #: characters, removed from every text that goes into a report.
@@ -61,6 +68,8 @@ class GradeReport:
     evaluations: tuple[ModelEvaluation, ...] = ()
     #: Wall-clock seconds grading took (not part of equality).
     seconds: float | None = field(default=None, compare=False)
+    #: The assignment whose checks these are (None when grading never chose one).
+    assignment: str | None = None
 
     @property
     def score(self) -> float:
@@ -81,6 +90,7 @@ class GradeReport:
             "error": self.error,
             "evaluations": [evaluation.to_dict() for evaluation in self.evaluations],
             "seconds": self.seconds,
+            "assignment": self.assignment,
         }
 
     @classmethod
@@ -101,6 +111,7 @@ class GradeReport:
                 error=None if data.get("error") is None else str(data["error"]),
                 evaluations=evaluations,
                 seconds=float(seconds) if isinstance(seconds, int | float) else None,
+                assignment=None if data.get("assignment") is None else str(data["assignment"]),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a grade report ({type(exc).__name__}: {exc})") from None
@@ -159,7 +170,7 @@ def read_cells(path: Path) -> tuple[list[dict[str, Any]], list[str]]:
     return cells, warnings
 
 
-def _load_canon(config: CourseConfig) -> Canon:
+def _load_canon(config: CourseConfig | AssignmentConfig) -> Canon:
     try:
         (x_train, y_train), (x_test, y_test) = load_mnist(config=config)
     except MnistDataError as exc:
@@ -196,95 +207,193 @@ def _summary(raw: Any) -> ArraySummary | None:
         return None
 
 
+@dataclass(frozen=True)
+class _Exported:
+    """What the sandbox exported, read without trusting it: ``entry(name)`` is always a
+    dict, ``folder`` a descriptor of the export folder, whose file names are the grader's
+    own (from the spec), never names from the manifest."""
+
+    manifest: Mapping[str, Any]
+    folder: int
+    probe: np.ndarray
+    canon: Canon
+    config: AssignmentConfig
+
+    def entry(self, name: str) -> dict[str, Any]:
+        exports = self.manifest.get("exports")
+        value = exports.get(name) if isinstance(exports, dict) else None
+        return value if isinstance(value, dict) else {}
+
+    def summary(self, name: str) -> ArraySummary | None:
+        return _summary(self.entry(name).get("summary"))
+
+    def function_output(self, name: str) -> tuple[np.ndarray | None, str | None]:
+        """What function ``name`` returned for the probe images, or why there is nothing."""
+        entry = self.entry(name)
+        error = entry.get("error") if entry else "it was not called"
+        output = None
+        if error is None:
+            try:
+                output = artifacts.read_array(Path(f"{name}.npy"), folder=self.folder)
+            except artifacts.ArtifactError as exc:
+                error = str(exc)
+        return output, None if error is None else str(error)[:500]
+
+    def array(self, name: str) -> data_checks.ArrayEvidence | None:
+        summary = self.summary(name)
+        if summary is None:
+            return None
+        try:
+            head = artifacts.read_array(Path(f"{name}_head.npy"), folder=self.folder)
+        except artifacts.ArtifactError:
+            head = None
+        return data_checks.ArrayEvidence(summary, head)
+
+
+def _trusted_load(check: Check, exported: _Exported) -> CheckResult:
+    loaded = {name: exported.summary(name) for name in check.reads}
+    return data_checks.check_load(loaded, config=exported.config, check_id=check.id)
+
+
+def _trusted_normalize(check: Check, exported: _Exported) -> CheckResult:
+    output, error = exported.function_output(check.reads[0])
+    return data_checks.check_normalize(
+        exported.probe, output, error=error, config=exported.config, check_id=check.id
+    )
+
+
+def _trusted_flatten(check: Check, exported: _Exported) -> CheckResult:
+    output, error = exported.function_output(check.reads[0])
+    train, test = check.reads[1:]
+    canon = exported.canon
+    return data_checks.check_flatten(
+        exported.probe,
+        output,
+        error=error,
+        flattened={name: exported.array(name) for name in (train, test)},
+        expected_heads={
+            train: canon.x_train[: data_checks.HEAD_ROWS],
+            test: canon.x_test[: data_checks.HEAD_ROWS],
+        },
+        config=exported.config,
+        check_id=check.id,
+    )
+
+
+def _trusted_search(check: Check, exported: _Exported) -> CheckResult:
+    search = extensions.Search.from_export(exported.entry(check.reads[0]))
+    return extensions.check_tuning_search(search, config=exported.config)
+
+
+def _trusted_validation(check: Check, exported: _Exported) -> CheckResult:
+    heads = [exported.array(name) for name in check.reads]
+    problem = next(
+        (f"{name} is not defined." for name, head in zip(check.reads, heads, strict=True)
+         if head is None),
+        None,
+    )  # fmt: skip
+    x_head, y_head = (None if head is None else head.head for head in heads)
+    canon = exported.canon
+    return extensions.check_tuning_validation(
+        x_head,
+        y_head,
+        index=extensions.ImageIndex(canon.x_train, canon.x_test),
+        train_labels=canon.y_train,
+        config=exported.config,
+        problem=problem,
+    )
+
+
+#: The trusted side of each judge family that needs no Keras (the stage judges, and those
+#: in KERAS_JUDGES, run in the model judge's child process, see autograder.judge).
+TRUSTED_JUDGES: dict[str, Callable[[Check, _Exported], CheckResult]] = {
+    "data.load": _trusted_load,
+    "data.normalize": _trusted_normalize,
+    "data.flatten": _trusted_flatten,
+    "tuning.search": _trusted_search,
+    "tuning.validation": _trusted_validation,
+}
+
+
+def _unit_context(check: Check, exported: _Exported, files: Mapping[str, Any]) -> dict[str, Any]:
+    """What the judge's child needs for ``check`` besides the export folder: why its
+    model file is missing, the trials and the reported number (all untrusted)."""
+    name = check.reads[0]
+    entry = exported.entry(name)
+    context: dict[str, Any] = {}
+    if entry.get("error"):
+        context["problem"] = f"{str(entry['error'])[:400]}."
+    elif name not in files:
+        context["problem"] = f"{name} is not defined after running the notebook."
+    if check.judge == "tuning.reproduced":
+        reported = exported.entry(check.reads[1]).get("value")
+        context["reported"] = (
+            float(reported) if isinstance(reported, int | float) and reported == reported else None
+        )
+        trials = extensions.Search.from_export(exported.entry(check.reads[2])).trials
+        context["trials"] = [
+            {"hyperparameters": dict(trial.hyperparameters), "score": trial.score}
+            for trial in trials
+        ]
+    return context
+
+
+#: Judge families that need Keras but no stage: judged in the child, from a model file.
+KERAS_JUDGES = frozenset({"augmentation.layers", "augmentation.behaviour", "tuning.reproduced"})
+
+
 def _judge(
     manifest: dict[str, Any],
     out: int,
     probe: np.ndarray,
     canon: Canon,
-    config: CourseConfig,
+    config: AssignmentConfig,
     retrain: bool,
     workdir: Path,
     progress: Callable[[str], None],
     notes: list[str],
     evaluations: list[ModelEvaluation],
 ) -> list[CheckResult]:
-    """All checks from the exported artifacts (every read validated); report notes are
-    appended to ``notes``, the trusted evaluations of the models to ``evaluations``.
-
-    ``out`` is a descriptor of the export folder; file names are the grader's own, never
-    names from the manifest (which student code can forge). The models are judged in the
-    judge's child process (see :mod:`autograder.judge`)."""
-    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    """All checks from the exported artifacts (every read validated), in the spec's order;
+    report notes are appended to ``notes``, the trusted evaluations of the models to
+    ``evaluations``. The models are judged in the judge's child process (see
+    :mod:`autograder.judge`)."""
+    exported = _Exported(manifest, out, probe, canon, config)
     cell_errors = tuple(note.partition(": ")[2] for note in _cell_notes(manifest.get("cells", [])))
     first_error = f" The first failing cell said: {cell_errors[0]}" if cell_errors else ""
+    by_id: dict[str, CheckResult] = {}
+    for check in config.spec.checks:
+        if check.judge in TRUSTED_JUDGES:
+            by_id[check.id] = TRUSTED_JUDGES[check.judge](check, exported)
 
-    loaded_raw = manifest.get("loaded") if isinstance(manifest.get("loaded"), dict) else {}
-    loaded = {name: _summary(loaded_raw.get(name)) for name in data_checks.LOADED}
-    results = [data_checks.check_load(loaded, config=config)]
-
-    functions = manifest.get("functions") if isinstance(manifest.get("functions"), dict) else {}
-    outputs: dict[str, tuple[np.ndarray | None, str | None]] = {}
-    for name in ("normalize", "flatten"):
-        error = functions.get(name, "it was not called")
-        output = None
-        if error is None:
-            try:
-                output = artifacts.read_array(Path(f"{name}.npy"), folder=out)
-            except artifacts.ArtifactError as exc:
-                error = str(exc)
-        outputs[name] = (output, None if error is None else str(error)[:500])
-    results.append(
-        data_checks.check_normalize(
-            probe, outputs["normalize"][0], error=outputs["normalize"][1], config=config
-        )
-    )
-    flattened_raw = manifest.get("flattened")
-    flattened_raw = flattened_raw if isinstance(flattened_raw, dict) else {}
-    flattened: dict[str, data_checks.ArrayEvidence | None] = {}
-    for name in data_checks.FLATTENED:
-        entry = flattened_raw.get(name)
-        summary = _summary(entry.get("summary")) if isinstance(entry, dict) else None
-        head = None
-        if summary is not None:
-            try:
-                head = artifacts.read_array(Path(f"{name}_head.npy"), folder=out)
-            except artifacts.ArtifactError:
-                head = None
-        flattened[name] = data_checks.ArrayEvidence(summary, head) if summary else None
-    heads = {
-        "X_train_flattened": canon.x_train[: data_checks.HEAD_ROWS],
-        "X_test_flattened": canon.x_test[: data_checks.HEAD_ROWS],
-    }
-    results.append(
-        data_checks.check_flatten(
-            probe,
-            outputs["flatten"][0],
-            error=outputs["flatten"][1],
-            flattened=flattened,
-            expected_heads=heads,
-            config=config,
-        )
-    )
-
-    model_info = manifest.get("models") if isinstance(manifest.get("models"), dict) else {}
+    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
+    judged_stages = {check.stage for check in config.spec.checks if check.stage is not None}
     problems: dict[str, models.ModelProblem] = {}
     jobs: dict[str, dict[str, Any]] = {}
     evidence = {}
-    for stage in STAGES:
-        info = model_info.get(stage) if isinstance(model_info.get(stage), dict) else {}
-        variable = models.MODEL_NAMES[stage]
-        evidence[stage] = models.training_evidence(info, manifest)
+    for stage in config.spec.stages:
+        if stage.id not in judged_stages:
+            continue
+        info = exported.entry(stage.variable)
+        evidence[stage.id] = models.training_evidence(info, manifest)
         if info.get("error"):
-            problems[stage] = models.ModelProblem("unusable", f"{str(info['error'])[:400]}.")
-        elif stage not in files:
-            problems[stage] = models.ModelProblem(
-                "missing", f"{variable} is not defined after running the notebook.{first_error}"
+            problems[stage.id] = models.ModelProblem("unusable", f"{str(info['error'])[:400]}.")
+        elif stage.variable not in files:
+            problems[stage.id] = models.ModelProblem(
+                "missing",
+                f"{stage.variable} is not defined after running the notebook.{first_error}",
             )
         else:
-            jobs[stage] = asdict(evidence[stage])
+            jobs[stage.id] = asdict(evidence[stage.id])
+    keras_checks = {
+        check.id: _unit_context(check, exported, files)
+        for check in config.spec.checks
+        if check.judge in KERAS_JUDGES
+    }
     try:
         verdicts = judge.judge_models(
             jobs,
+            checks=keras_checks,
             folder=out,
             canon=canon,
             config=config,
@@ -294,22 +403,33 @@ def _judge(
         )
     except judge.JudgeError as exc:
         raise GradingError(f"{exc}; the submission was not graded") from None
-    for stage in STAGES:
-        verdict = verdicts.get(stage)
+    for stage_id in evidence:
+        verdict = verdicts.get(stage_id)
         if verdict is not None and verdict.results:
-            results += verdict.results
+            stage_results = list(verdict.results)
             notes += verdict.notes
             evaluations += [verdict.evaluation] if verdict.evaluation else []
-            continue
-        problem = (
-            models.ModelProblem("too_large", verdict.stopped)
-            if verdict is not None and verdict.stopped
-            else problems[stage]
-        )
-        results += models.check_stage(
-            stage, None, None, config=config, problem=problem, evidence=evidence[stage]
-        )
-    return results
+        else:
+            problem = (
+                models.ModelProblem("too_large", verdict.stopped)
+                if verdict is not None and verdict.stopped
+                else problems[stage_id]
+            )
+            stage_results = models.check_stage(
+                stage_id, None, None, config=config, problem=problem, evidence=evidence[stage_id]
+            )
+        by_id.update((result.id, result) for result in stage_results)
+    for check_id in keras_checks:
+        verdict = verdicts.get(judge.CHECK_UNIT + check_id)
+        if verdict is not None and verdict.results:
+            by_id[check_id] = verdict.results[0]
+        else:
+            stopped = verdict.stopped if verdict is not None else "it was not judged"
+            name = config.spec.check(check_id).reads[0]
+            by_id[check_id] = spec_for(check_id, config).failed(
+                stopped, advise("object_unusable", name=name)
+            )
+    return [by_id[check.id] for check in config.spec.checks]
 
 
 def _collect(
@@ -370,8 +490,10 @@ def grade_submission(
     workdir: str | os.PathLike[str] | None = None,
     progress: Callable[[str], None] | None = None,
     allow_unsandboxed: bool = False,
+    assignment: str | None = None,
 ) -> GradeReport:
-    """Grade one notebook. Options left None come from course.yaml (``config`` or the
+    """Grade one notebook with its assignment's checks (``assignment``, else found by
+    :func:`find_assignment`). Options left None come from course.yaml (``config`` or the
     file at ``config_path``, else the usual search). ``workdir`` is where the scratch
     folder is made (default: the system temp folder). Student code runs only inside
     namespaces (as root, or in a user namespace) unless ``allow_unsandboxed`` says
@@ -393,6 +515,11 @@ def grade_submission(
             config = load_config(config_path)
         except ConfigError as exc:
             raise GradingError(str(exc)) from None
+    course = config
+    try:
+        config = course.assignment(find_assignment(path, course, assignment))
+    except ConfigError as exc:
+        raise GradingError(str(exc)) from None
     retrain = config.grading.retrain if retrain is None else retrain
     limits = executor.Limits.from_config(config)
     limits = replace(
@@ -414,6 +541,7 @@ def grade_submission(
                 f"The submission could not be read: {exc}.",
                 advise("notebook_unreadable"),
             ),
+            assignment=config.id,
         )
     # A fresh draw each run: a notebook cannot precompute what its functions must return.
     probe = data_checks.probe_images(canon.x_test, np.random.default_rng())
@@ -434,6 +562,9 @@ def grade_submission(
                 execution = executor.run_cells(
                     cells,
                     probe,
+                    exports=[
+                        {"name": export.name, "kind": export.kind} for export in config.spec.exports
+                    ],
                     scratch=scratch,
                     trusted=trusted,
                     data_dir=data_dir,
@@ -477,6 +608,7 @@ def grade_submission(
         sandbox,
         evaluations=tuple(evaluations),
         seconds=time.monotonic() - started,
+        assignment=config.id,
     )
 
 

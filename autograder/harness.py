@@ -10,8 +10,11 @@ It announces each cell, the export step and the end over the progress pipe, and 
 the grader's probe images from the probe pipe only at the export step, after every
 cell has run (the grader sends them then), so no cell can see them in advance.
 
-Run as ``python -I -m autograder.harness --cells CELLS --progress-fd N --probe-fd M
---out OUT``.
+What it exports is the assignment's contract (autograder.spec), which the grader writes
+into ``--exports`` as a list of names and kinds; this module names no notebook variable.
+
+Run as ``python -I -m autograder.harness --cells CELLS --exports EXPORTS --progress-fd N
+--probe-fd M --out OUT``.
 """
 
 from __future__ import annotations
@@ -30,14 +33,12 @@ from typing import Any
 
 import numpy as np
 
-from autograder import determinism, fit_evidence, tf_data
+from autograder import determinism, fit_evidence, tf_data, tuning
 from autograder.arrays import HEAD_ROWS, ArraySummary
 
-LOADED = ("X_train", "y_train", "X_test", "y_test")
-FLATTENED = ("X_train_flattened", "X_test_flattened")
-MODELS = {"baseline": "baseline_model", "hidden_layer": "hidden_layer_model", "cnn": "cnn_model"}
-BUILDERS = ("build_baseline_ann", "build_hidden_layer_ann", "build_cnn")
 MAX_TEXT = 2000
+#: Trials of a tuner exported at most (the course's searches run a handful).
+MAX_TRIALS = 64
 MANIFEST = "manifest.json"
 #: Room kept in the export folder from the start and freed at the export step, so a
 #: notebook that fills its scratch folder (bytes or files) still gets its results
@@ -58,6 +59,7 @@ _replace = os.replace
 _getpid = os.getpid
 _unlink = os.unlink
 _exit = os._exit
+_trials_of = tuning.trials_of
 
 
 class CellTimeout(BaseException):
@@ -181,7 +183,7 @@ def _call(function: object, probe: np.ndarray, timer: Timer) -> tuple[object, st
 
 
 def _export_model(
-    stage: str, variable: str, namespace: dict[str, Any], exporter: Exporter, timer: Timer
+    variable: str, namespace: dict[str, Any], exporter: Exporter, timer: Timer
 ) -> dict[str, Any]:
     value = namespace.get(variable)
     info: dict[str, Any] = {"variable": variable, "defined": variable in namespace}
@@ -199,14 +201,107 @@ def _export_model(
         info["fits"] = fit_evidence.records(value)
     except BaseException:  # noqa: BLE001 - clues only
         pass
+    _save_model(variable, value, exporter, timer, info)
+    return info
+
+
+def _save_model(
+    name: str, value: Any, exporter: Exporter, timer: Timer, info: dict[str, Any]
+) -> None:
     try:
-        path = exporter.out / f"{stage}.keras"
+        path = exporter.out / f"{name}.keras"
         with timer:
             value.save(path)
-        exporter.files[stage] = path.name
+        exporter.files[name] = path.name
     except BaseException as exc:  # noqa: BLE001
-        info["error"] = f"{variable} could not be saved as a .keras file: {_describe(exc)}"
+        info["error"] = f"{name} could not be saved as a .keras file: {_describe(exc)}"
+
+
+def _export_built(
+    name: str, namespace: dict[str, Any], exporter: Exporter, timer: Timer
+) -> dict[str, Any]:
+    """A function that builds a model: called here, without arguments, and its model saved."""
+    function = namespace.get(name)
+    info: dict[str, Any] = {"defined": name in namespace}
+    if not callable(function):
+        if name in namespace:
+            info["error"] = f"{name} is a {type(function).__name__}, not a function"
+        return info
+    try:
+        with timer:
+            value = function()
+    except BaseException as exc:  # noqa: BLE001
+        info["error"] = f"{name}() raised {_describe(exc)}"
+        return info
+    keras = sys.modules.get("keras")
+    if keras is None or not isinstance(value, keras.Model | keras.layers.Layer):
+        info["error"] = f"{name}() returned a {type(value).__name__}, not a Keras model or layer"
+        return info
+    if not isinstance(value, keras.Model):
+        try:
+            value = keras.Sequential([value])
+        except BaseException as exc:  # noqa: BLE001
+            info["error"] = f"{name}() returned a layer that cannot be saved: {_describe(exc)}"
+            return info
+    _save_model(name, value, exporter, timer, info)
     return info
+
+
+def _plain(value: Any, depth: int = 0) -> Any:
+    """``value`` as JSON-ready numbers, strings, lists and dicts (others as text)."""
+    if depth > 4:
+        return None
+    if isinstance(value, bool | int | float | str) or value is None:
+        return value
+    if isinstance(value, dict):
+        return {str(key)[:100]: _plain(item, depth + 1) for key, item in list(value.items())[:32]}
+    if isinstance(value, list | tuple):
+        return [_plain(item, depth + 1) for item in list(value)[:32]]
+    try:
+        return float(_asarray(value))
+    except BaseException:  # noqa: BLE001
+        return _text(value)[:200]
+
+
+def _export_tuner(name: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    """A KerasTuner tuner after its search: every trial's hyperparameters and score."""
+    tuner = namespace.get(name)
+    info: dict[str, Any] = {"defined": name in namespace}
+    if tuner is None:
+        return info
+    keras_tuner = sys.modules.get("keras_tuner")
+    if keras_tuner is None or not isinstance(tuner, keras_tuner.Tuner):
+        info["error"] = f"{name} is a {type(tuner).__name__}, not a KerasTuner tuner"
+        return info
+    try:
+        info["trials"] = [_plain(trial) for trial in _trials_of(tuner)[:MAX_TRIALS]]
+        info["objective"] = _text(getattr(tuner.oracle.objective, "name", ""))[:100]
+    except BaseException as exc:  # noqa: BLE001
+        info["error"] = f"the trials of {name} could not be read: {_describe(exc)}"
+    return info
+
+
+def _export_number(name: str, namespace: dict[str, Any]) -> dict[str, Any]:
+    value = namespace.get(name)
+    info: dict[str, Any] = {"defined": name in namespace}
+    if name in namespace:
+        number = _plain(value)
+        if isinstance(number, int | float) and not isinstance(number, bool):
+            info["value"] = float(number)
+        else:
+            info["error"] = f"{name} is a {type(value).__name__}, not a number"
+    return info
+
+
+def _export_array(name: str, namespace: dict[str, Any], exporter: Exporter) -> dict[str, Any]:
+    """An array's summary and its first rows (enough to check its order, little to copy)."""
+    if name not in namespace or (summary := _summary(namespace[name])) is None:
+        return {"defined": name in namespace, "summary": None}
+    try:
+        head_error = exporter.array(f"{name}_head", _asarray(namespace[name])[:HEAD_ROWS])
+    except BaseException as exc:  # noqa: BLE001 - a 0-d value has no rows
+        head_error = _describe(exc)
+    return {"defined": True, "summary": summary, "head_error": head_error}
 
 
 def _receive_probe(handle: int, timer: Timer) -> tuple[np.ndarray | None, str | None]:
@@ -240,6 +335,7 @@ def _release(out: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--cells", type=Path, required=True)
+    parser.add_argument("--exports", type=Path, required=True)
     parser.add_argument("--progress-fd", type=int, required=True)
     parser.add_argument("--probe-fd", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
@@ -252,6 +348,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file is an error, not a kill
     me = _getpid()
     cells = json.loads(args.cells.read_text(encoding="utf-8"))
+    exports = [(entry["name"], entry["kind"]) for entry in json.loads(args.exports.read_text())]
     out = args.out
     progress = open(args.progress_fd, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
     _reserve(out)
@@ -265,6 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: list[dict[str, Any]] = []
     snapshots: dict[str, dict[str, Any] | None] = {}
 
+    loaded = [name for name, kind in exports if kind == "loaded"]
     for cell in cells:
         progress.write(_json_dumps({"cell": cell["index"], "started": time.time()}) + "\n")
         if cell.get("skip"):
@@ -284,8 +382,8 @@ def main(argv: list[str] | None = None) -> int:
             outcome["error"] = _describe(error)
         outcomes.append(outcome)
         # The data as it was right after loading, like an nbgrader test cell sees it.
-        if "X_train" not in snapshots and all(name in namespace for name in LOADED):
-            for name in LOADED:
+        if loaded and not snapshots and all(name in namespace for name in loaded):
+            for name in loaded:
                 snapshots[name] = _summary(namespace[name])
     progress.write(_json_dumps({"cell": "export", "started": time.time()}) + "\n")
     kill_strays()
@@ -293,37 +391,40 @@ def main(argv: list[str] | None = None) -> int:
 
     exporter = Exporter(out)
     manifest: dict[str, Any] = {"cells": outcomes, "keras_imported": "keras" in sys.modules}
-    manifest["loaded"] = {
-        name: snapshots[name] if name in snapshots else _summary(namespace[name])
-        for name in LOADED
-        if name in namespace
-    }
-    labels = namespace.get("y_train")
-    manifest["labels_one_hot"] = bool(_asarray(labels).ndim == 2) if labels is not None else False
-    functions: dict[str, str | None] = {}
     probe, probe_error = _receive_probe(args.probe_fd, timer)
-    for name in ("normalize", "flatten"):
-        output, error = (
-            (None, probe_error) if probe is None else _call(namespace.get(name), probe, timer)
-        )
-        if error is None:
-            error = exporter.array(name, output)
-        functions[name] = error
-    manifest["functions"] = functions
-    flattened: dict[str, Any] = {}
-    for name in FLATTENED:
-        if name in namespace and (summary := _summary(namespace[name])) is not None:
-            try:
-                head_error = exporter.array(f"{name}_head", _asarray(namespace[name])[:HEAD_ROWS])
-            except BaseException as exc:  # noqa: BLE001 - a 0-d value has no rows
-                head_error = _describe(exc)
-            flattened[name] = {"summary": summary, "head_error": head_error}
-    manifest["flattened"] = flattened
-    manifest["builders"] = {name: callable(namespace.get(name)) for name in BUILDERS}
-    manifest["models"] = {
-        stage: _export_model(stage, variable, namespace, exporter, timer)
-        for stage, variable in MODELS.items()
-    }
+    exported: dict[str, Any] = {}
+    for name, kind in exports:
+        if kind == "loaded":
+            summary = None
+            if name in snapshots:
+                summary = snapshots[name]
+            elif name in namespace:
+                summary = _summary(namespace[name])
+            exported[name] = {"defined": name in namespace, "summary": summary}
+        elif kind == "function":
+            output, error = (
+                (None, probe_error) if probe is None else _call(namespace.get(name), probe, timer)
+            )
+            exported[name] = {"error": error if error is not None else exporter.array(name, output)}
+        elif kind == "array":
+            exported[name] = _export_array(name, namespace, exporter)
+        elif kind == "builder":
+            exported[name] = {"defined": callable(namespace.get(name))}
+        elif kind == "model":
+            exported[name] = _export_model(name, namespace, exporter, timer)
+        elif kind == "built":
+            exported[name] = _export_built(name, namespace, exporter, timer)
+        elif kind == "tuner":
+            exported[name] = _export_tuner(name, namespace)
+        elif kind == "number":
+            exported[name] = _export_number(name, namespace)
+    manifest["exports"] = exported
+    # A clue for hints: labels given as one-hot rows (n, 10) instead of digits.
+    manifest["labels_one_hot"] = any(
+        isinstance(snapshot, dict) and len(snapshot.get("shape") or ()) == 2
+        and (snapshot.get("shape") or (0, 0))[1] == 10
+        for snapshot in (exported[name]["summary"] for name in loaded)
+    )  # fmt: skip
     manifest["files"] = exporter.files
     if _getpid() != me:
         _exit(0)

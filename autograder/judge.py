@@ -186,6 +186,10 @@ class _Child:
         self.stderr.close()
 
 
+#: The key of a non-stage check's unit of work (stage units are keyed by the stage id).
+CHECK_UNIT = "check:"
+
+
 def judge_models(
     stages: dict[str, dict[str, Any]],
     *,
@@ -195,57 +199,73 @@ def judge_models(
     retrain: bool,
     workdir: Path,
     progress: Callable[[str], None],
+    checks: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, StageVerdict]:
-    """Verdicts for ``stages`` (stage -> its TrainingEvidence as a dict), judged from the
-    .keras files in the export ``folder``. JudgeError when the judge cannot work at all."""
-    from autograder.checks import models
-
-    if not stages:
+    """Verdicts for ``stages`` (stage -> its TrainingEvidence as a dict) and for ``checks``
+    that need Keras but no stage (check id -> what its judge reads besides the export
+    folder), judged from the .keras files in the export ``folder``. Stage verdicts are
+    keyed by stage, check verdicts by ``CHECK_UNIT + id``. JudgeError when the judge
+    cannot work at all."""
+    units: dict[str, dict[str, Any]] = {
+        stage: {"kind": "stage", "evidence": evidence} for stage, evidence in stages.items()
+    }
+    units.update(
+        (CHECK_UNIT + check_id, {"kind": "check", "check": check_id, **context})
+        for check_id, context in (checks or {}).items()
+    )
+    if not units:
         return {}
-    arrays = CANON if retrain else CANON[2:]
+    needs_training = retrain or any(unit["kind"] == "check" for unit in units.values())
+    arrays = CANON if needs_training else CANON[2:]
     paths = {}
     for name in arrays:
         paths[name] = str(workdir / f"canon-{name}.npy")
         np.save(paths[name], np.ascontiguousarray(getattr(canon, name)), allow_pickle=False)
     job = {
-        "config": config.model_dump(mode="json"),
+        "config": config.course.model_dump(mode="json"),
+        "assignment": config.id,
         "retrain": retrain,
         "canon": paths,
         "workdir": str(workdir),
     }
-    timeout = MEASURE_TIMEOUT_S + (RETRAIN_TIMEOUT_S if retrain else 0)
-    pending = list(stages)
+    timeout = MEASURE_TIMEOUT_S + (RETRAIN_TIMEOUT_S if needs_training else 0)
+    pending = list(units)
     verdicts: dict[str, StageVerdict] = {}
     while pending:
-        child = _Child({**job, "stages": {s: stages[s] for s in pending}}, folder, workdir)
+        child = _Child({**job, "units": {key: units[key] for key in pending}}, folder, workdir)
         try:
             ready = child.next(START_TIMEOUT_S)
             if not isinstance(ready, dict) or not ready.get("ready"):
                 how = "it took too long" if ready == "time" else child.how_it_ended()
                 raise JudgeError(f"the model judge could not start ({how}): {child.stderr_tail()}")
             while pending:
-                stage = pending[0]
+                key = pending[0]
                 message = child.next(timeout)
                 while isinstance(message, dict) and "progress" in message:
                     progress(str(message["progress"]))
                     message = child.next(timeout)
-                if isinstance(message, dict) and message.get("stage") == stage:
+                if isinstance(message, dict) and message.get("unit") == key:
                     pending.pop(0)
                     results = tuple(CheckResult(**r) for r in message["results"])
                     evaluation = message.get("evaluation")
-                    verdicts[stage] = StageVerdict(
+                    verdicts[key] = StageVerdict(
                         results,
                         tuple(message.get("notes", ())),
                         evaluation=ModelEvaluation.from_dict(evaluation) if evaluation else None,
                     )
                     continue
-                if isinstance(message, dict) and message.get("stage") != stage:
-                    raise JudgeError(f"the model judge answered for {message.get('stage')!r}")
+                if isinstance(message, dict) and message.get("unit") != key:
+                    raise JudgeError(f"the model judge answered for {message.get('unit')!r}")
                 how = "time" if message == "time" else child.how_it_ended()
-                variable = models.MODEL_NAMES[stage]
+                unit = units[key]
+                variable = (
+                    config.spec.stage(key).variable
+                    if unit["kind"] == "stage"
+                    else config.spec.check(unit["check"]).reads[0]
+                )
                 limit = how if how in LIMIT_MESSAGES else "crash"
-                reason = limit_reason(limit, variable, retrain=retrain, how=how)
-                verdicts[stage] = StageVerdict(stopped=reason)
+                reason = limit_reason(limit, variable, retrain=needs_training, how=how)
+                verdicts[key] = StageVerdict(stopped=reason)
                 pending.pop(0)
                 break  # a fresh child for the rest
         finally:
@@ -273,11 +293,12 @@ def _judge_stage(
     from autograder import artifacts
     from autograder.checks import evaluation, models
 
-    variable = models.MODEL_NAMES[stage]
-    model, problem, measurement, retrained = None, None, None, None
+    variable = config.spec.stage(stage).variable
+    model, problem, measurement, retrained, perturbed = None, None, None, None, None
+    retrained_model = None
     say(f"checking {variable}")
     try:
-        model = artifacts.load_model(Path(f"{stage}.keras"), workdir, folder=folder)
+        model = artifacts.load_model(Path(f"{variable}.keras"), workdir, folder=folder)
     except artifacts.ArtifactError as exc:
         problem = models.ModelProblem(exc.kind, f"{variable}: {exc}.")
     notes = []
@@ -290,11 +311,21 @@ def _judge_stage(
                 fresh = evaluation.retrain(
                     model, canon["x_train"], canon["y_train"], stage=stage, config=config
                 )
+                retrained_model = fresh
                 retrained = evaluation.measure(
                     fresh, canon["x_test"], canon["y_test"], bar=bar, retrained=True
                 )
                 note = evaluation.not_reproduced_note(variable, measurement, retrained)
                 notes += [note] if note else []
+            if any(check.judge == "stage.perturbed" for check in config.spec.checks_of(stage)):
+                say(f"measuring {variable} on rotated, shifted and zoomed digits")
+                bar = config.stages[stage].min_perturbed_accuracy or 0.0
+                perturbed = evaluation.measure(
+                    retrained_model if retrain else model,
+                    _perturbed(canon, config.seed),
+                    canon["y_test"],
+                    bar=bar,
+                )
         except MemoryError:
             raise
         except Exception as exc:  # a loaded model can still fail on real inputs
@@ -304,7 +335,7 @@ def _judge_stage(
                 "not_evaluable",
                 f"{variable} could not be evaluated: {type(exc).__name__}: {exc}"[:500],
             )
-            measurement = retrained = None
+            measurement = retrained = perturbed = None
             notes = []
     results = models.check_stage(
         stage,
@@ -314,6 +345,7 @@ def _judge_stage(
         graded=retrained if retrain else None,
         problem=problem,
         evidence=models.TrainingEvidence.from_dict(evidence),
+        perturbed=perturbed,
     )
     evaluation = None
     if measurement is not None and measurement.predicted is not None:
@@ -321,36 +353,116 @@ def _judge_stage(
             stage, measurement.predicted, canon["y_test"]
         ).to_dict()
     return {
-        "stage": stage,
+        "unit": stage,
         "results": [asdict(r) for r in results],
         "notes": notes,
         "evaluation": evaluation,
     }
 
 
+_perturbed_sets: dict[int, np.ndarray] = {}
+
+
+def _perturbed(canon: dict[str, np.ndarray], seed: int) -> np.ndarray:
+    """The grader's perturbed test set (made once per child)."""
+    from autograder import perturbation
+
+    if seed not in _perturbed_sets:
+        _perturbed_sets[seed] = perturbation.perturbed_test_set(canon["x_test"], seed=seed)
+    return _perturbed_sets[seed]
+
+
+def _judge_check(
+    unit: dict[str, Any],
+    *,
+    folder: int,
+    canon: dict[str, np.ndarray],
+    config: Any,
+    workdir: Path,
+    say: Callable[[str], None],
+) -> dict[str, Any]:
+    """In the child: one check that needs Keras but no stage (the augmentation block, the
+    re-training of a tuned configuration), as a message."""
+    from autograder import artifacts, tuning
+    from autograder.checks import evaluation, extensions
+
+    check = config.spec.check(unit["check"])
+    name = check.reads[0]
+    model, problem = None, unit.get("problem")
+    if problem is None:
+        try:
+            model = artifacts.load_model(Path(f"{name}.keras"), workdir, folder=folder)
+        except artifacts.ArtifactError as exc:
+            problem = f"{name}: {exc}."
+    try:
+        if check.judge == "augmentation.layers":
+            result = extensions.check_augmentation_layers(model, config=config, problem=problem)
+        elif check.judge == "augmentation.behaviour":
+            images = extensions.augmentation_images(canon["x_test"])
+            result = extensions.check_augmentation_behaviour(
+                model, images, config=config, problem=problem
+            )
+        elif check.judge == "tuning.reproduced":
+            trials = tuning.trials_from_export(unit.get("trials"))
+            chosen = tuning.best(trials)
+            measured = None
+            if model is not None and chosen is not None:
+                say("re-training the tuned configuration")
+                measured = evaluation.tuned_validation_accuracy(
+                    model, chosen.hyperparameters, canon["x_train"], canon["y_train"], config=config
+                )
+            elif model is not None:
+                problem = "The tuner has no finished trials, so no configuration was chosen."
+            result = extensions.check_tuning_reproduced(
+                unit.get("reported"), measured, trials, config=config, problem=problem
+            )
+        else:
+            raise ValueError(f"the judge has no child-side judge for {check.judge!r}")
+    except MemoryError:
+        raise
+    except ValueError as exc:
+        if "child-side" in str(exc):
+            raise
+        result = _failed_check(check.id, name, config, f"{name} could not be judged: {exc}"[:500])
+    except Exception as exc:  # a loaded model can still fail on real inputs
+        if type(exc).__name__ == "ResourceExhaustedError":
+            raise MemoryError from exc
+        message = f"{name} could not be judged: {type(exc).__name__}: {exc}"[:500]
+        result = _failed_check(check.id, name, config, message)
+    return {"unit": CHECK_UNIT + check.id, "results": [asdict(result)], "notes": []}
+
+
+def _failed_check(check_id: str, name: str, config: Any, message: str) -> CheckResult:
+    from autograder.checks.hints import advise
+    from autograder.checks.result import spec_for
+
+    return spec_for(check_id, config).failed(message, advise("object_unusable", name=name))
+
+
 def main() -> int:
-    """The child: judge every stage of the job on stdin, one result line each."""
+    """The child: judge every unit of the job on stdin, one result line each."""
     job = json.loads(sys.stdin.read())
     results = os.fdopen(job["results"], "w")
     import keras  # noqa: F401 - imported before "ready": start-up is the grader's cost
 
     from autograder.config import CourseConfig
 
-    config = CourseConfig.model_validate(job["config"])
+    config = CourseConfig.model_validate(job["config"]).assignment(job["assignment"])
     canon = {name: np.load(path, allow_pickle=False) for name, path in job["canon"].items()}
     _send(results, {"ready": True})
-    for stage, evidence in job["stages"].items():
+    for key, unit in job["units"].items():
+        common = {
+            "folder": job["folder"],
+            "canon": canon,
+            "config": config,
+            "workdir": Path(job["workdir"]),
+            "say": lambda text: _send(results, {"progress": text}),
+        }
         try:
-            message = _judge_stage(
-                stage,
-                evidence,
-                folder=job["folder"],
-                canon=canon,
-                config=config,
-                retrain=job["retrain"],
-                workdir=Path(job["workdir"]),
-                say=lambda text: _send(results, {"progress": text}),
-            )
+            if unit["kind"] == "stage":
+                message = _judge_stage(key, unit["evidence"], retrain=job["retrain"], **common)
+            else:
+                message = _judge_check(unit, **common)
         except MemoryError:
             os._exit(_OUT_OF_MEMORY)
         _send(results, message)

@@ -24,12 +24,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from autograder import tuning
 from autograder.arrays import HEAD_ROWS, ArraySummary
 from autograder.checks import data as data_checks
-from autograder.checks import evaluation, models
+from autograder.checks import evaluation, extensions, models
 from autograder.checks.hints import advise
 from autograder.checks.result import CheckResult, spec_for
-from autograder.config import CourseConfig, load_config
+from autograder.config import AssignmentConfig, CourseConfig, load_config
 from autograder.data import load_mnist
 
 if TYPE_CHECKING:
@@ -44,13 +45,30 @@ _RESET = "\x1b[0m"
 TENSORFLOW_START_UP = re.compile(
     r"cuInit|oneDNN|cpu_feature_guard|cudart_stub|absl::InitializeLog|^[IWE]\d{4} ", re.M
 )
-#: The functions of the student contract; a missing one is "not written yet".
-FUNCTIONS = ("normalize", "flatten", *models.BUILDER_NAMES.values())
+#: Export kinds that are functions the student writes: a missing one is "not written yet".
+FUNCTION_KINDS = ("function", "builder", "built")
+#: The assignment this notebook is (set by start_notebook; None: found from the check id).
+_assignment: dict[str, str | None] = {"id": None}
 
 
 @functools.cache
-def _config() -> CourseConfig:
+def _course() -> CourseConfig:
     return load_config()
+
+
+def _config() -> AssignmentConfig:
+    """This notebook's assignment, with the course's settings."""
+    return _course().assignment(_assignment["id"])
+
+
+def _find_assignment(check_id: str) -> None:
+    """A notebook that did not say its assignment: the course's one that has ``check_id``."""
+    if _assignment["id"] is not None or len(_course().assignments) == 1:
+        return
+    for assignment_id in _course().assignments:
+        if any(check.id == check_id for check in _course().assignment(assignment_id).spec.checks):
+            _assignment["id"] = assignment_id
+            return
 
 
 @functools.cache
@@ -62,12 +80,15 @@ def _canonical_test_set() -> tuple[np.ndarray, np.ndarray]:
 @functools.cache
 def _canonical_heads() -> dict[str, np.ndarray]:
     (x_train, _), (x_test, _) = load_mnist(config=_config())
-    return {"X_train_flattened": x_train[:HEAD_ROWS], "X_test_flattened": x_test[:HEAD_ROWS]}
+    train, test = data_checks.flattened_names(_config())
+    return {train: x_train[:HEAD_ROWS], test: x_test[:HEAD_ROWS]}
 
 
-def start_notebook() -> None:
-    """What the notebook's first cell runs: TensorFlow without its start-up noise, and
-    "not written yet" instead of a traceback where a cell uses a name that is missing."""
+def start_notebook(assignment: str | None = None) -> None:
+    """What the notebook's first cell runs: which assignment it is (whose checks its test
+    cells run), TensorFlow without its start-up noise, and "not written yet" instead of a
+    traceback where a cell uses a name that is missing."""
+    _assignment["id"] = assignment
     _explain_missing_names()
     start_tensorflow()
 
@@ -207,37 +228,22 @@ def _report(result: CheckResult) -> CheckResult:
 
 def arguments(check_id: str) -> tuple[str, ...]:
     """The notebook names check ``check_id`` reads, in the order its function takes them."""
-    part, kind = check_id.split(".", 1)
-    if part == "data":
-        return {
-            "load": tuple(data_checks.LOADED),
-            "normalize": ("normalize",),
-            "flatten": ("flatten", *data_checks.FLATTENED),
-        }[kind]
-    if kind == "structure":
-        return (models.BUILDER_NAMES[part],)
-    return (models.MODEL_NAMES[part], "X_test", "y_test")
+    return _config().spec.check(check_id).reads
 
 
 def _judge(check_id: str, values: list[object]) -> CheckResult:
     """The check's verdict on ``values`` (None where a name is missing)."""
-    part, kind = check_id.split(".", 1)
-    if part == "data":
-        judges = {"load": _judge_data, "normalize": _judge_normalize, "flatten": _judge_flatten}
-        return judges[kind](*values)
-    judges = {
-        "structure": _judge_builder,
-        "trained": _judge_trained,
-        "accuracy": _judge_accuracy,
-    }
-    return judges[kind](part, *values)
+    check = _config().spec.check(check_id)
+    judge = NOTEBOOK_JUDGES[check.judge]
+    return judge(check.stage, *values) if check.stage is not None else judge(*values)
 
 
 def _required(check_id: str) -> tuple[str, ...]:
     """The names without which ``check_id`` is "not written yet". The model checks also
     read ``X_test, y_test`` but measure on the kit's own copy, so those are optional."""
-    names = arguments(check_id)
-    return names[:1] if check_id.endswith((".trained", ".accuracy")) else names
+    check = _config().spec.check(check_id)
+    measured = check.stage is not None and check.judge != "stage.structure"
+    return check.reads[:1] if measured else check.reads
 
 
 def _not_written(result: CheckResult, missing: list[str]) -> CheckResult:
@@ -248,7 +254,8 @@ def _not_written(result: CheckResult, missing: list[str]) -> CheckResult:
         f"Not written yet: {names} {verb} not defined. Write the cells above this one and "
         "run them in order (their `raise NotImplementedError` lines must be gone)."
     )
-    functions = [name for name in missing if name in FUNCTIONS]
+    spec = _config().spec
+    functions = [name for name in missing if spec.export(name).kind in FUNCTION_KINDS]
     hint = advise("not_written_yet", function=functions[0]) if functions else None
     return dataclasses.replace(
         result,
@@ -260,6 +267,7 @@ def _not_written(result: CheckResult, missing: list[str]) -> CheckResult:
 
 def run_check(check_id: str, namespace: Mapping[str, object]) -> CheckResult:
     """The verdict of ``check_id`` on the names in ``namespace``, without reporting it."""
+    _find_assignment(check_id)
     spec_for(check_id, _config())  # a ValueError naming the valid ids
     names = arguments(check_id)
     missing = [name for name in _required(check_id) if name not in namespace]
@@ -274,10 +282,10 @@ def check(check_id: str, namespace: Mapping[str, object] | None = None) -> Check
     return _report(run_check(check_id, namespace))
 
 
-def _judge_data(X_train, y_train, X_test, y_test) -> CheckResult:  # noqa: N803 - contract names
-    arrays = {"X_train": X_train, "y_train": y_train, "X_test": X_test, "y_test": y_test}
+def _judge_data(*arrays: object) -> CheckResult:
+    names = data_checks.loaded_names(_config())
     summaries = {name: None if value is None else ArraySummary.of(value)
-                 for name, value in arrays.items()}  # fmt: skip
+                 for name, value in zip(names, arrays, strict=True)}  # fmt: skip
     return data_checks.check_load(summaries, config=_config())
 
 
@@ -307,19 +315,13 @@ def check_normalize(normalize: Callable[[np.ndarray], object]) -> CheckResult:
     return _report(_judge_normalize(normalize))
 
 
-def _judge_flatten(
-    flatten: Callable[[np.ndarray], object],
-    X_train_flattened: np.ndarray,  # noqa: N803 - contract names
-    X_test_flattened: np.ndarray,  # noqa: N803
-) -> CheckResult:
+def _judge_flatten(flatten: Callable[[np.ndarray], object], *arrays: object) -> CheckResult:
     probe = data_checks.probe_images(_canonical_test_set()[0])
     output, error = _call(flatten, probe)
+    names = data_checks.flattened_names(_config())
     flattened = {
         name: None if value is None else data_checks.ArrayEvidence.of(value)
-        for name, value in (
-            ("X_train_flattened", X_train_flattened),
-            ("X_test_flattened", X_test_flattened),
-        )
+        for name, value in zip(names, arrays, strict=True)
     }
     return data_checks.check_flatten(
         probe, output, error=error, flattened=flattened,
@@ -356,7 +358,7 @@ def check_model_structure(stage: str, model: keras.Model) -> CheckResult:
 def _judge_builder(stage: str, builder: Callable[[], keras.Model] | None) -> CheckResult:
     """The architecture of a new model from the stage's builder, which this calls itself,
     so a builder still raising the release's NotImplementedError is "not written yet"."""
-    name = models.BUILDER_NAMES[stage]
+    name = _config().spec.stage(stage).builder
     if builder is None:
         return models.check_structure(stage, None, config=_config())
     if not callable(builder):
@@ -418,3 +420,112 @@ def check_model_trained(stage: str, model: keras.Model, X_test, y_test) -> Check
 def check_accuracy(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
     """Test accuracy, computed from the raw test images the canonical way, reaches the bar."""
     return _report(_judge_accuracy(stage, model, X_test, y_test))
+
+
+def _build_block(builder: object) -> tuple[object | None, str | None]:
+    """The augmentation block ``builder`` returns, or why there is none."""
+    if builder is None:
+        return None, None
+    if not callable(builder):
+        return None, f"build_augmentation is a {type(builder).__name__}, not a function."
+    try:
+        return builder(), None
+    except Exception as exc:  # the student's function may raise anything
+        return None, f"build_augmentation() raised {type(exc).__name__}: {exc}"
+
+
+def _judge_augmentation_layers(builder: object) -> CheckResult:
+    block, problem = _build_block(builder)
+    return extensions.check_augmentation_layers(block, config=_config(), problem=problem)
+
+
+def _judge_augmentation_behaviour(builder: object) -> CheckResult:
+    block, problem = _build_block(builder)
+    images = extensions.augmentation_images(_canonical_test_set()[0])
+    return extensions.check_augmentation_behaviour(block, images, config=_config(), problem=problem)
+
+
+@functools.cache
+def _perturbed_test_set(seed: int) -> np.ndarray:
+    from autograder import perturbation
+
+    return perturbation.perturbed_test_set(_canonical_test_set()[0], seed=seed)
+
+
+def _judge_perturbed(stage: str, model: keras.Model | None, X_test, y_test) -> CheckResult:  # noqa: N803
+    judged = _judged(stage, model, y_test)
+    measurement = None
+    if judged["measurement"] is not None:
+        bar = _config().stages[stage].min_perturbed_accuracy or 0.0
+        images = _perturbed_test_set(_config().seed)
+        measurement = evaluation.measure(model, images, _canonical_test_set()[1], bar=bar)
+    judged.pop("measurement")
+    return models.check_perturbed(stage, measurement, config=_config(), **judged)
+
+
+def _live_search(tuner: object) -> extensions.Search:
+    if tuner is None:
+        return extensions.Search(defined=False)
+    keras_tuner = sys.modules.get("keras_tuner")
+    if keras_tuner is None or not isinstance(tuner, keras_tuner.Tuner):
+        return extensions.Search(error=f"tuner is a {type(tuner).__name__}, not a KerasTuner tuner")
+    objective = getattr(tuner.oracle.objective, "name", "")
+    trials = tuning.trials_from_export(tuning.trials_of(tuner))
+    return extensions.Search(trials, str(objective))
+
+
+def _judge_search(tuner: object) -> CheckResult:
+    return extensions.check_tuning_search(_live_search(tuner), config=_config())
+
+
+def _judge_validation(X_val: object, y_val: object) -> CheckResult:  # noqa: N803
+    (_, y_train), _ = load_mnist(config=_config())
+    heads = [None if value is None else np.asarray(value)[:HEAD_ROWS] for value in (X_val, y_val)]
+    return extensions.check_tuning_validation(
+        heads[0],
+        heads[1],
+        index=_image_index(),
+        train_labels=y_train,
+        config=_config(),
+    )
+
+
+@functools.cache
+def _image_index() -> extensions.ImageIndex:
+    (x_train, _), (x_test, _) = load_mnist(config=_config())
+    return extensions.ImageIndex(x_train, x_test)
+
+
+def _judge_reproduced(model: keras.Model | None, reported: object, tuner: object) -> CheckResult:
+    trials = _live_search(tuner).trials
+    chosen = tuning.best(trials)
+    number = (
+        reported if isinstance(reported, int | float) and not isinstance(reported, bool) else None
+    )
+    if model is None or chosen is None:
+        problem = "tuned_model is not defined." if model is None else "The tuner has no trials."
+        return extensions.check_tuning_reproduced(
+            number, None, trials, config=_config(), problem=problem
+        )
+    (x_train, y_train), _ = load_mnist(config=_config())
+    measured = evaluation.tuned_validation_accuracy(
+        model, chosen.hyperparameters, x_train, y_train, config=_config()
+    )
+    return extensions.check_tuning_reproduced(number, measured, trials, config=_config())
+
+
+#: The notebook side of each judge family: live objects in, the shared check's result out.
+NOTEBOOK_JUDGES: dict[str, Callable[..., CheckResult]] = {
+    "data.load": _judge_data,
+    "data.normalize": _judge_normalize,
+    "data.flatten": _judge_flatten,
+    "stage.structure": _judge_builder,
+    "stage.trained": _judge_trained,
+    "stage.accuracy": _judge_accuracy,
+    "stage.perturbed": _judge_perturbed,
+    "augmentation.layers": _judge_augmentation_layers,
+    "augmentation.behaviour": _judge_augmentation_behaviour,
+    "tuning.search": _judge_search,
+    "tuning.validation": _judge_validation,
+    "tuning.reproduced": _judge_reproduced,
+}

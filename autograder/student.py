@@ -22,7 +22,7 @@ from typing import Any, TextIO
 
 from autograder.checks.hints import Advice
 from autograder.checks.result import CheckResult, check_specs, fail_all, is_test_cell
-from autograder.config import ConfigError, find_config_file, load_config
+from autograder.config import ConfigError, find_assignment, find_config_file, load_config
 from autograder.formats.text import one_line
 
 #: Exit statuses: every check passed, some failed, the notebook could not be checked.
@@ -90,7 +90,11 @@ def run_checks(
     if not path.is_file():
         raise CheckError(f"{path}: notebook not found (expected a .ipynb file)")
     config_file = Path(config_path) if config_path else find_config_file(path.resolve().parent)
-    config = load_config(config_file)
+    try:
+        config = load_config(config_file)
+        config = config.assignment(find_assignment(path, config))
+    except ConfigError as exc:
+        raise CheckError(str(exc)) from None
     try:
         document = nbformat.read(path, as_version=4)
     except Exception as exc:  # nbformat raises several kinds for a broken file

@@ -18,7 +18,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
-from autograder.config import STAGES, ConfigError, load_config  # noqa: E402
+from autograder.assignments import get_spec  # noqa: E402
+from autograder.config import ConfigError, load_config  # noqa: E402
+
+ASSIGNMENT = "mnist_digits"
+STAGES = tuple(stage.id for stage in get_spec(ASSIGNMENT).stages)
 from autograder.data import MnistDataError  # noqa: E402
 
 
@@ -29,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stages", nargs="+", choices=STAGES, default=list(STAGES))
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config)
+        config = load_config(args.config).assignment(ASSIGNMENT)
         import keras
         import tensorflow as tf
 

@@ -6,8 +6,12 @@ import argparse
 import os
 import sys
 
-from autograder.config import STAGES, ConfigError, load_config
+from autograder.assignments import get_spec
+from autograder.config import ConfigError, load_config
 from autograder.data import MnistDataError
+
+ASSIGNMENT = "mnist_digits"
+STAGES = tuple(stage.id for stage in get_spec(ASSIGNMENT).stages)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        config = load_config(args.config)
+        config = load_config(args.config).assignment(ASSIGNMENT)
         from reference.pipeline import run_pipeline  # imports TensorFlow: after validation
 
         run_pipeline(

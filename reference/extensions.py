@@ -184,16 +184,15 @@ def build_tunable_model(hp: keras_tuner.HyperParameters) -> keras.Model:
         ],
         name="tunable_lenet5",
     )
-    learning_rate = hp.Choice("learning_rate", TUNING_LEARNING_RATES)
-    optimizers = {
-        "adam": keras.optimizers.Adam,
-        "rmsprop": keras.optimizers.RMSprop,
-        "sgd": keras.optimizers.SGD,
-    }
-    optimizer = optimizers[hp.Choice("optimizer", TUNING_OPTIMIZERS)]
-    model.compile(
-        optimizer=optimizer(learning_rate=learning_rate), loss=LOSS, metrics=list(METRICS)
+    # Keras finds an optimizer by its name ("adam", "rmsprop", "sgd") and builds it with
+    # the config given.
+    optimizer = keras.optimizers.get(
+        {
+            "class_name": hp.Choice("optimizer", TUNING_OPTIMIZERS),
+            "config": {"learning_rate": hp.Choice("learning_rate", TUNING_LEARNING_RATES)},
+        }
     )
+    model.compile(optimizer=optimizer, loss=LOSS, metrics=list(METRICS))
     return model
 
 
@@ -212,7 +211,9 @@ class TunableModel(keras_tuner.HyperModel):
         set_seed(self.seed)
         return build_tunable_model(hp)
 
-    def fit(self, hp: keras_tuner.HyperParameters, model: keras.Model, *args, **kwargs):
+    def fit(
+        self, hp: keras_tuner.HyperParameters, model: keras.Model, *args, **kwargs
+    ) -> keras.callbacks.History:
         return model.fit(*args, batch_size=hp.Choice("batch_size", TUNING_BATCH_SIZES), **kwargs)
 
 
@@ -250,7 +251,7 @@ def tune_hyperparameters(
     validation_size = max(1, round(len(images) * validation_fraction))
     validation_indices = np.sort(order[:validation_size])
     fit_indices = np.sort(order[validation_size:])
-    tf_data.disable_numpy_autotune()
+    tf_data.disable_numpy_autotune()  # no stalls at epoch ends, as in train_model
     tuner = keras_tuner.RandomSearch(
         TunableModel(seed),
         objective=TUNING_OBJECTIVE,
@@ -272,6 +273,7 @@ def tune_hyperparameters(
     records = tuple(
         {**trial.hyperparameters.values, TUNING_OBJECTIVE: float(trial.score)}
         for trial in tuner.oracle.trials.values()
+        if trial.score is not None  # a trial that failed has no score
     )
     best = tuner.oracle.get_best_trials(1)[0]
     return TuningResult(

@@ -15,15 +15,15 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from autograder.config import STAGES, CourseConfig
+from autograder.config import AssignmentConfig
 from reference import data, evaluation, models, plots, training
 
 Builder = Callable[..., keras.Model]
-BUILDERS: dict[str, Builder] = {
-    "baseline": models.build_baseline_ann,
-    "hidden_layer": models.build_hidden_layer_ann,
-    "cnn": models.build_cnn,
-}
+
+
+def builder_of(stage: str, config: AssignmentConfig) -> Builder:
+    """The reference builder the assignment's spec names for ``stage``."""
+    return getattr(models, config.spec.stage(stage).builder)
 
 
 @dataclass(frozen=True)
@@ -58,16 +58,16 @@ class StageResult:
         }
 
 
-def model_inputs(stage: str, normalized: np.ndarray) -> np.ndarray:
+def model_inputs(stage: str, normalized: np.ndarray, config: AssignmentConfig) -> np.ndarray:
     """The ANNs read flattened vectors; the CNN reads 28x28 grids with one channel."""
-    if stage == "cnn":
+    if config.spec.stage(stage).inputs == "images":
         return normalized.reshape(-1, 28, 28, 1)
     return data.flatten(normalized)
 
 
 def train_stage(
     stage: str,
-    config: CourseConfig,
+    config: AssignmentConfig,
     train: tuple[np.ndarray, np.ndarray],
     test: tuple[np.ndarray, np.ndarray],
     *,
@@ -81,10 +81,10 @@ def train_stage(
     settings = config.stages[stage]
     epochs = epochs or settings.epochs
     training.set_seed(config.seed)
-    model = BUILDERS[stage](learning_rate=settings.learning_rate)
+    model = builder_of(stage, config)(learning_rate=settings.learning_rate)
     run = training.train_model(
         model,
-        model_inputs(stage, train[0]),
+        model_inputs(stage, train[0], config),
         train[1],
         epochs=epochs,
         batch_size=settings.batch_size,
@@ -92,7 +92,7 @@ def train_stage(
         learning_rate_decay=settings.learning_rate_decay,
         verbose=verbose,
     )
-    measured = evaluation.evaluate_model(model, model_inputs(stage, test[0]), test[1])
+    measured = evaluation.evaluate_model(model, model_inputs(stage, test[0], config), test[1])
     result = StageResult(
         stage=stage,
         title=settings.title,
@@ -124,9 +124,9 @@ def summary_table(results: list[StageResult]) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(results: list[StageResult], config: CourseConfig) -> str:
+def summary_markdown(results: list[StageResult], config: AssignmentConfig) -> str:
     """The report's summary page: the table, the total time and the plots."""
-    lines = [f"# {config.course.title}: reference pipeline", "", summary_table(results)]
+    lines = [f"# {config.spec.title}: reference pipeline", "", summary_table(results)]
     total = sum(r.train_seconds for r in results)
     lines += [
         "",
@@ -143,18 +143,19 @@ def summary_markdown(results: list[StageResult], config: CourseConfig) -> str:
 
 
 def run_pipeline(
-    config: CourseConfig,
+    config: AssignmentConfig,
     output_dir: str | Path = "report",
     *,
     data_folder: str | Path | None = None,
     train_size: int | None = None,
     epochs: int | None = None,
-    stages: tuple[str, ...] = STAGES,
+    stages: tuple[str, ...] | None = None,
     progress: Callable[[str], None] = print,
 ) -> list[StageResult]:
     """Run every stage and write the report; ``train_size``/``epochs`` shrink it for tests."""
     output = Path(output_dir)
     output.mkdir(parents=True, exist_ok=True)
+    stages = tuple(config.stages) if stages is None else stages
     started = time.perf_counter()
 
     progress("[1/5] Loading MNIST ...")

@@ -45,6 +45,7 @@ STUDENT_MODULES = (
     "__init__.py",
     "arrays.py",
     "artifacts.py",
+    "assignments",
     "checks",
     "config.py",
     "data.py",
@@ -52,8 +53,11 @@ STUDENT_MODULES = (
     "formats/__init__.py",
     "formats/text.py",
     "notebook.py",
+    "perturbation.py",
     "pytest_plugin.py",
+    "spec.py",
     "student.py",
+    "tuning.py",
 )
 #: The student command and the pytest plugin, as entry points of the wheel.
 ENTRY_POINTS = {

@@ -14,18 +14,27 @@ import numpy as np
 from autograder.arrays import HEAD_ROWS, ArraySummary
 from autograder.checks.hints import Advice, advise
 from autograder.checks.result import CheckResult, spec_for
-from autograder.config import CourseConfig
+from autograder.config import AssignmentConfig
 from autograder.data import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
 
 PIXELS = 28 * 28
-#: The arrays of the student contract and the canonical file each must equal.
-LOADED = {
-    "X_train": TRAIN_IMAGES,
-    "y_train": TRAIN_LABELS,
-    "X_test": TEST_IMAGES,
-    "y_test": TEST_LABELS,
-}
-FLATTENED = {"X_train_flattened": TRAIN_IMAGES.count, "X_test_flattened": TEST_IMAGES.count}
+#: The canonical file each loaded array must equal, in the order a load check reads them
+#: (``X_train, y_train, X_test, y_test`` in the first assignment's spec).
+CANONICAL_LOADED = (TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS)
+#: Rows of the two flattened arrays a flatten check reads after the function (train, test).
+FLATTENED_ROWS = (TRAIN_IMAGES.count, TEST_IMAGES.count)
+
+
+def loaded_names(config: AssignmentConfig, check_id: str = "data.load") -> tuple[str, ...]:
+    """The notebook names of the four loaded arrays, from the assignment's spec."""
+    return config.spec.check(check_id).reads
+
+
+def flattened_names(config: AssignmentConfig, check_id: str = "data.flatten") -> tuple[str, ...]:
+    """The notebook names of the flattened train and test arrays, from the spec."""
+    return config.spec.check(check_id).reads[1:]
+
+
 TOLERANCE = 1e-5
 
 
@@ -66,10 +75,16 @@ def _labels_hint(name: str, summary: ArraySummary) -> Advice | None:
     return None
 
 
-def check_load(arrays: Mapping[str, ArraySummary | None], *, config: CourseConfig) -> CheckResult:
+def check_load(
+    arrays: Mapping[str, ArraySummary | None],
+    *,
+    config: AssignmentConfig,
+    check_id: str = "data.load",
+) -> CheckResult:
     """X_train, y_train, X_test, y_test are MNIST exactly as load_mnist() returns it."""
-    spec = spec_for("data.load", config)
-    for name, idx in LOADED.items():
+    spec = spec_for(check_id, config)
+    names = loaded_names(config, check_id)
+    for name, idx in zip(names, CANONICAL_LOADED, strict=True):
         summary = arrays.get(name)
         if summary is None:
             return spec.failed(f"{name} is not defined.", advise("load_missing"))
@@ -91,7 +106,7 @@ def check_load(arrays: Mapping[str, ArraySummary | None], *, config: CourseConfi
                 f"{name} has the right shape and dtype but not the MNIST values.",
                 advise("loaded_arrays_modified"),
             )
-    return spec.passed("X_train, y_train, X_test, y_test are the MNIST data, as loaded.")
+    return spec.passed(f"{', '.join(names)} are the MNIST data, as loaded.")
 
 
 def _scale_of(values: np.ndarray, raw: np.ndarray) -> float | None:
@@ -117,10 +132,11 @@ def check_normalize(
     output: object,
     *,
     error: str | None = None,
-    config: CourseConfig,
+    config: AssignmentConfig,
+    check_id: str = "data.normalize",
 ) -> CheckResult:
     """normalize(probe) returns floats in [0, 1]: the probe divided by 255, same shape."""
-    spec = spec_for("data.normalize", config)
+    spec = spec_for(check_id, config)
     if error is not None:
         return spec.failed(
             f"normalize() could not be checked: {error}",
@@ -187,14 +203,15 @@ def check_flatten(
     error: str | None = None,
     flattened: Mapping[str, ArrayEvidence | None],
     expected_heads: Mapping[str, np.ndarray],
-    config: CourseConfig,
+    config: AssignmentConfig,
+    check_id: str = "data.flatten",
 ) -> CheckResult:
     """flatten(probe) is (n, 784) with rows in image order, and X_*_flattened match it.
 
     ``expected_heads`` holds the first rows of the canonical train/test images for the
     two flattened arrays, keyed like ``flattened``.
     """
-    spec = spec_for("data.flatten", config)
+    spec = spec_for(check_id, config)
     n = len(probe)
     if error is not None:
         hint = _not_written_hint("flatten", error) or _flatten_hint((), n)
@@ -222,7 +239,7 @@ def check_flatten(
             "flatten() returned the right shape but the pixels are in the wrong order or changed.",
             advise("flatten_reorders"),
         )
-    for name, count in FLATTENED.items():
+    for name, count in zip(flattened_names(config, check_id), FLATTENED_ROWS, strict=True):
         evidence = flattened.get(name)
         if evidence is None:
             return spec.failed(

@@ -5,12 +5,13 @@ Numbers a notebook prints are never used; accuracy is always recomputed here.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autograder.config import CourseConfig
+from autograder.config import AssignmentConfig
 
 if TYPE_CHECKING:
     import keras
@@ -180,7 +181,7 @@ def retrain(
     labels: np.ndarray,
     *,
     stage: str,
-    config: CourseConfig,
+    config: AssignmentConfig,
 ) -> keras.Model:
     """A fresh copy of the submitted architecture trained with the course budget on
     ``images`` (the training set only), so weights fitted elsewhere do not count."""
@@ -212,3 +213,57 @@ def retrain(
         verbose=0,
     )
     return fresh
+
+
+def _optimizer(name: str, learning_rate: float) -> object:
+    import keras
+
+    from autograder.tuning import OPTIMIZERS
+
+    classes = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD,
+               "rmsprop": keras.optimizers.RMSprop}  # fmt: skip
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer {name!r} is not one of {', '.join(OPTIMIZERS)}")
+    return classes[name](learning_rate=learning_rate)
+
+
+def tuned_validation_accuracy(
+    model: keras.Model,
+    hyperparameters: Mapping[str, object],
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    config: AssignmentConfig,
+) -> float:
+    """The submitted architecture re-trained from scratch with the chosen
+    ``hyperparameters`` on the kit's search split of the *training* ``images`` (the same
+    split the notebook searched on), and its accuracy on the kit's validation split."""
+    import keras
+
+    from autograder import tuning
+
+    settings = config.tuning
+    try:
+        batch_size = int(hyperparameters["batch_size"])
+        learning_rate = float(hyperparameters["learning_rate"])
+        optimizer = str(hyperparameters["optimizer"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"the chosen trial lacks a usable {exc}") from None
+    if not 0 < learning_rate <= 1 or not 0 < batch_size <= 4096:
+        raise ValueError(f"batch size {batch_size} or learning rate {learning_rate} is not usable")
+    keras.utils.set_random_seed(config.seed)
+    fresh = fresh_copy(model)
+    x_search, y_search, x_val, y_val = tuning.split_validation(
+        prepare_images(fresh, images),
+        integer_labels(labels),
+        train_images=settings.train_images,
+        validation_images=settings.validation_images,
+        seed=config.seed,
+    )
+    fresh.compile(
+        optimizer=_optimizer(optimizer, learning_rate),
+        loss="sparse_categorical_crossentropy",
+        metrics=["accuracy"],
+    )
+    fresh.fit(x_search, y_search, epochs=settings.epochs, batch_size=batch_size, verbose=0)
+    return float(np.mean(predict_labels(fresh, x_val) == y_val))

@@ -330,6 +330,159 @@ CATALOGUE: tuple[Hint, ...] = (
         "the grader failed (not the student)",
         "Tell your instructor: this is a grader problem, not your mistake.",
     ),
+    # The extensions assignment: augmentation, LeNet-5, residual networks, tuning.
+    Hint(
+        "augmentation_layers_missing",
+        "augmentation without rotation, zoom or translation",
+        "build_augmentation() should return a keras.Sequential of "
+        "keras.layers.RandomRotation, RandomZoom and RandomTranslation; it lacks {missing}.",
+    ),
+    Hint(
+        "augmentation_at_inference",
+        "augmentation active at inference",
+        "The random layers must only change images while training: call the augmentation "
+        "block as `augmentation(inputs)`, never with `training=True`, so Keras turns it off "
+        "for evaluate() and predict().",
+    ),
+    Hint(
+        "augmentation_no_change",
+        "augmentation that changes nothing",
+        "In training the block should move the digits a little: give RandomRotation, "
+        "RandomZoom and RandomTranslation non-zero factors (e.g. 0.05-0.1).",
+    ),
+    Hint(
+        "augmentation_out_of_range",
+        "augmentation that leaves [0, 1]",
+        "Augmented images must stay in [0, 1] like the normalized inputs: use "
+        "fill_mode='constant' with fill_value=0.0 and bilinear interpolation, and do not "
+        "rescale inside the block.",
+    ),
+    Hint(
+        "augmentation_not_in_model",
+        "augmentation left out of the model",
+        "Put the augmentation block inside the model, as its first layers "
+        "(`x = build_augmentation()(inputs)`), so every training batch is augmented anew; "
+        "it lacks {missing}.",
+    ),
+    Hint(
+        "not_robust",
+        "not robust to moved digits",
+        "Rotated, shifted and zoomed digits fool this model. Train with the augmentation "
+        "block inside the model (it is off at inference) for the whole course budget.",
+    ),
+    Hint(
+        "lenet_pooling",
+        "LeNet without pooling",
+        "LeNet-5 halves the image after each convolution: add a MaxPooling2D((2, 2)) (or "
+        "AveragePooling2D) after each Conv2D.",
+    ),
+    Hint(
+        "lenet_layers",
+        "not the LeNet-5 layers",
+        "Follow LeCun et al.'s order: Conv2D(6, 5x5, padding='same') -> pooling -> "
+        "Conv2D(16, 5x5) -> pooling -> Flatten -> Dense(120) -> Dense(84) -> Dense(10).",
+    ),
+    Hint(
+        "lenet_kernel_size",
+        "LeNet with the wrong kernel size",
+        "LeNet-5's convolutions use 5x5 kernels (yours: {kernels}): Conv2D(6, (5, 5), "
+        "padding='same') and Conv2D(16, (5, 5)).",
+    ),
+    Hint(
+        "lenet_sizes",
+        "LeNet with other filter counts or units",
+        "LeNet-5 has 6 then 16 filters and dense layers of 120, 84 and 10 units (yours: "
+        "{filters} filters, {units} units).",
+    ),
+    Hint(
+        "lenet_parameters",
+        "LeNet with the wrong parameter count",
+        "With 28x28 inputs the first convolution needs padding='same' so the second one sees "
+        "14x14 maps like the original's; then the count comes out near {expected:,} "
+        "(yours: {count:,}).",
+    ),
+    Hint(
+        "no_skip_connection",
+        "residual network without Add",
+        "A residual block adds its input to its output: `y = keras.layers.Add()([shortcut, "
+        "x])`, where `shortcut` is the block's input (or a 1x1 Conv2D of it when the shape "
+        "changes) and `x` went through the block's convolutions.",
+    ),
+    Hint(
+        "residual_without_skip",
+        "a residual block with no skip",
+        "An Add of two outputs of the same path is not a skip connection: one input of each "
+        "Add must be the block's input itself, or its 1x1 Conv2D projection, and the other "
+        "the output of the block's convolutions on that input.",
+    ),
+    Hint(
+        "too_few_blocks",
+        "too few residual blocks",
+        "Stack at least two residual blocks, each ending in an Add of its shortcut and its "
+        "convolutions.",
+    ),
+    Hint(
+        "tuner_not_keras_tuner",
+        "tuning without KerasTuner",
+        "Search with KerasTuner, not a loop of your own: `tuner = keras_tuner.RandomSearch("
+        "hypermodel, objective='val_accuracy', max_trials=...)` then `tuner.search(...)`, "
+        "and keep the tuner in `tuner`.",
+    ),
+    Hint(
+        "tuning_not_searched",
+        "tuner never searched",
+        "Run `tuner.search(X_search, y_search, validation_data=(X_val, y_val), ...)`: the "
+        "tuner has no finished trials.",
+    ),
+    Hint(
+        "tuning_space",
+        "search space without the three hyperparameters",
+        "Let every trial choose batch_size, learning_rate and optimizer with hp.Choice(...) "
+        "(missing: {missing}).",
+    ),
+    Hint(
+        "tuning_too_many_trials",
+        "search over the trial budget",
+        "The course's budget is {budget} trials: pass max_trials={budget} to the tuner.",
+    ),
+    Hint(
+        "tuning_objective",
+        "tuning on training accuracy",
+        "Choose by how the models do on data they did not train on: objective='val_accuracy' "
+        "(the tuner's objective is {objective}).",
+    ),
+    Hint(
+        "tuned_on_test_set",
+        "tuning on the test set",
+        "The test set must play no part in choosing: carve X_val, y_val out of X_train, "
+        "y_train (split_validation() does it) and pass validation_data=(X_val, y_val) to the "
+        "search. Test images are for the final measurement only.",
+    ),
+    Hint(
+        "validation_not_training_images",
+        "validation data that is not from the training set",
+        "X_val must be normalized training images, shaped like the models' inputs, with "
+        "y_val their labels: use split_validation(X_train, y_train).",
+    ),
+    Hint(
+        "best_trial_score_reported",
+        "best trial's score reported without re-measuring",
+        "The best trial's score is the luckiest of several tries, so it overstates the "
+        "configuration. Re-train build_tuned_model(best hyperparameters) on the search data "
+        "and report its own validation accuracy in tuned_validation_accuracy.",
+    ),
+    Hint(
+        "object_unusable",
+        "object the grader cannot judge",
+        "The grader could not use `{name}`: build it from built-in Keras layers only (no "
+        "Lambda or custom classes), and make sure every cell runs from top to bottom.",
+    ),
+    Hint(
+        "tuning_not_reproduced",
+        "tuned accuracy not reproduced",
+        "Report what you measured: re-train the chosen configuration with the course budget, "
+        "evaluate it on (X_val, y_val) and store that accuracy in tuned_validation_accuracy.",
+    ),
 )
 
 HINTS: dict[str, Hint] = {hint.id: hint for hint in CATALOGUE}

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+from autograder.checks import architectures
 from autograder.checks.evaluation import Measurement, input_shape
 from autograder.checks.hints import PROBLEM_HINTS, Advice, ProblemKind, advise
 from autograder.checks.result import CheckResult, spec_for
-from autograder.config import STAGES, CourseConfig
+from autograder.config import AssignmentConfig
+from autograder.spec import StageSpec
 
 if TYPE_CHECKING:
     import keras
 
-#: The notebook variable holding each stage's trained model, and its builder.
-MODEL_NAMES = {
-    "baseline": "baseline_model",
-    "hidden_layer": "hidden_layer_model",
-    "cnn": "cnn_model",
-}
-BUILDER_NAMES = {
-    "baseline": "build_baseline_ann",
-    "hidden_layer": "build_hidden_layer_ann",
-    "cnn": "build_cnn",
-}
 CHANCE = 0.1
 
 
@@ -154,125 +145,58 @@ def training_evidence(info: Mapping[str, Any], manifest: Mapping[str, Any]) -> T
     )
 
 
-def _check_stage(stage: str) -> None:
-    if stage not in STAGES:
-        raise ValueError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+def stage_spec(config: AssignmentConfig, stage: str) -> StageSpec:
+    """The spec of ``stage``; ValueError names the assignment's stages."""
+    try:
+        return config.spec.stage(stage)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
 
 
-def layer_names(model: keras.Model) -> list[str]:
-    """Class names of every layer, nested models unrolled."""
-
-    def walk(container: object) -> Iterator[str]:
-        for layer in getattr(container, "layers", []):
-            if getattr(layer, "layers", None) is not None and hasattr(layer, "inputs"):
-                yield from walk(layer)
-            else:
-                yield type(layer).__name__
-
-    return list(walk(model))
+def _names(stage: StageSpec) -> dict[str, str]:
+    return {"variable": stage.variable, "builder": stage.builder}
 
 
-def _dense_units(model: keras.Model) -> list[int]:
-    units = []
-    stack = list(getattr(model, "layers", []))
-    while stack:
-        layer = stack.pop(0)
-        if getattr(layer, "layers", None) is not None and hasattr(layer, "inputs"):
-            stack[:0] = list(layer.layers)
-        elif type(layer).__name__ == "Dense":
-            units.append(int(layer.units))
-    return units
-
-
-def _names(stage: str) -> dict[str, str]:
-    return {"variable": MODEL_NAMES[stage], "builder": BUILDER_NAMES[stage]}
-
-
-def _problem(stage: str, problem: ModelProblem | str | None) -> tuple[str, Advice]:
+def _problem(stage: StageSpec, problem: ModelProblem | str | None) -> tuple[str, Advice]:
     """Message and hint for a model that could not be judged."""
     if problem is None:
-        problem = ModelProblem("missing", f"{MODEL_NAMES[stage]} is not defined.")
+        problem = ModelProblem("missing", f"{stage.variable} is not defined.")
     elif isinstance(problem, str):  # a reason without a kind: the generic advice
         problem = ModelProblem("missing", problem)
     return problem.message, advise(PROBLEM_HINTS[problem.kind], **_names(stage))
-
-
-def _expected_input(stage: str) -> str:
-    return "(28, 28, 1)" if stage == "cnn" else "(784,)"
 
 
 def check_structure(
     stage: str,
     model: keras.Model | None,
     *,
-    config: CourseConfig,
+    config: AssignmentConfig,
     problem: ModelProblem | str | None = None,
 ) -> CheckResult:
     """The architecture the stage asks for (``problem`` says why ``model`` is None)."""
-    _check_stage(stage)
+    spec_of_stage = stage_spec(config, stage)
     spec = spec_for(f"{stage}.structure", config)
     if model is None:
-        return spec.failed(*_problem(stage, problem))
+        return spec.failed(*_problem(spec_of_stage, problem))
     try:
-        shape = input_shape(model)[1:]
+        shape = tuple(input_shape(model)[1:])
     except ValueError as exc:
         return spec.failed(
-            f"{MODEL_NAMES[stage]}: {exc}.",
-            advise("no_input_shape", input_shape=_expected_input(stage)),
+            f"{spec_of_stage.variable}: {exc}.",
+            advise("no_input_shape", input_shape=spec_of_stage.input_shape),
         )
-    names = layer_names(model)
-    dense = _dense_units(model)
-    convs = [n for n in names if n.startswith("Conv")]
     outputs = [int(out.shape[-1]) for out in getattr(model, "outputs", [])]
-    described = " -> ".join(names) or "no layers"
     if outputs != [10]:
+        described = " -> ".join(architectures.layer_names(model)) or "no layers"
         return spec.failed(
             f"The model has outputs {outputs} ({described}); it needs one output of 10 scores.",
             advise("output_units", outputs=outputs),
         )
-    if stage == "baseline":
-        if len(dense) > 1 or convs:
-            return spec.failed(
-                f"The baseline has a hidden layer: {described}.", advise("baseline_hidden_layer")
-            )
-        if tuple(shape) != (784,):
-            return spec.failed(
-                f"The baseline takes inputs of shape {tuple(shape)}.", advise("ann_input_shape")
-            )
-        return spec.passed("Baseline: a single Dense(10) on 784 inputs.")
-    if stage == "hidden_layer":
-        if len(dense) < 2:
-            return spec.failed(
-                f"The hidden-layer ANN has no hidden Dense layer: {described}.",
-                advise("no_hidden_layer"),
-            )
-        if tuple(shape) != (784,):
-            return spec.failed(
-                f"The hidden-layer ANN takes inputs of shape {tuple(shape)}.",
-                advise("ann_input_shape"),
-            )
-        return spec.passed(f"Hidden-layer ANN: {len(dense) - 1} hidden Dense layer(s).")
-    missing = [
-        label
-        for label, present in (
-            ("Conv2D", "Conv2D" in names),
-            ("MaxPooling2D", "MaxPooling2D" in names),
-            ("Flatten", "Flatten" in names),
-        )
-        if not present
-    ]
-    if "Conv2D" in missing:
-        return spec.failed(f"The CNN has no Conv2D layer: {described}.", advise("no_conv2d"))
-    if missing:
-        return spec.failed(
-            f"The CNN is missing {', '.join(missing)}: {described}.",
-            advise("cnn_pooling_flatten"),
-        )
-    if tuple(shape) not in {(28, 28, 1), (28, 28)}:
-        return spec.failed(
-            f"The CNN takes inputs of shape {tuple(shape)}.", advise("cnn_input_shape")
-        )
-    return spec.passed("CNN: Conv2D, MaxPooling2D and Flatten present.")
+    judge = architectures.ARCHITECTURES[spec_of_stage.architecture]
+    verdict = judge(model, shape, config.stages[stage])
+    if verdict.passed:
+        return spec.passed(verdict.message)
+    return spec.failed(verdict.message, verdict.advice)
 
 
 def _input_advice(given: tuple[int | None, ...], expected: tuple[int | None, ...]) -> str:
@@ -284,7 +208,7 @@ def _input_advice(given: tuple[int | None, ...], expected: tuple[int | None, ...
 
 
 def _training_advice(
-    stage: str, evidence: TrainingEvidence, measurement: Measurement
+    stage: StageSpec, evidence: TrainingEvidence, measurement: Measurement
 ) -> Advice | None:
     """The mistake the evidence shows, most specific first; None when it shows none."""
     fits = [call for call in evidence.fits if call.kind == "fit"]
@@ -357,7 +281,7 @@ def _own_evaluation_advice(evidence: TrainingEvidence, measurement: Measurement)
 
 
 def _unjudged(
-    stage: str, problem: ModelProblem | str | None, structure: CheckResult | None
+    stage: StageSpec, problem: ModelProblem | str | None, structure: CheckResult | None
 ) -> tuple[str, Advice]:
     """Message and hint when there is no measurement: a failed architecture check that
     explains why (a model without 10 outputs cannot be scored) wins over the problem."""
@@ -375,25 +299,25 @@ def check_trained(
     stage: str,
     measurement: Measurement | None,
     *,
-    config: CourseConfig,
+    config: AssignmentConfig,
     problem: ModelProblem | str | None = None,
     evidence: TrainingEvidence | None = None,
     structure: CheckResult | None = None,
 ) -> CheckResult:
     """Accuracy far above chance: the model learnt something. ``structure`` is the
     stage's architecture verdict, which explains a model that could not be measured."""
-    _check_stage(stage)
+    spec_of_stage = stage_spec(config, stage)
     spec = spec_for(f"{stage}.trained", config)
     if measurement is None:
-        return spec.failed(*_unjudged(stage, problem, structure))
+        return spec.failed(*_unjudged(spec_of_stage, problem, structure))
     floor = config.grading.trained_min_accuracy
     if measurement.accuracy >= floor:
         return spec.passed(f"Trained: test accuracy is far above chance ({CHANCE:.0%}).")
-    advice = _training_advice(stage, evidence or TrainingEvidence(), measurement)
+    advice = _training_advice(spec_of_stage, evidence or TrainingEvidence(), measurement)
     return spec.failed(
         f"Test accuracy {measurement.accuracy:.1%} is close to chance ({CHANCE:.0%}); a trained "
         f"model reaches at least {floor:.0%}.",
-        advice or advise("undertrained", **_names(stage)),
+        advice or advise("undertrained", **_names(spec_of_stage)),
     )
 
 
@@ -401,16 +325,16 @@ def check_accuracy(
     stage: str,
     measurement: Measurement | None,
     *,
-    config: CourseConfig,
+    config: AssignmentConfig,
     problem: ModelProblem | str | None = None,
     evidence: TrainingEvidence | None = None,
     structure: CheckResult | None = None,
 ) -> CheckResult:
     """Test accuracy measured by the grader reaches the stage's bar in course.yaml."""
-    _check_stage(stage)
+    spec_of_stage = stage_spec(config, stage)
     spec = spec_for(f"{stage}.accuracy", config)
     if measurement is None:
-        return spec.failed(*_unjudged(stage, problem, structure))
+        return spec.failed(*_unjudged(spec_of_stage, problem, structure))
     bar = config.stages[stage].min_test_accuracy
     how = (
         "after re-training your architecture from scratch on the training data"
@@ -424,11 +348,11 @@ def check_accuracy(
     advice = (
         None
         if measurement.retrained
-        else _training_advice(stage, evidence or TrainingEvidence(), measurement)
+        else _training_advice(spec_of_stage, evidence or TrainingEvidence(), measurement)
     )
     capacity = (
         "add capacity (more filters or a dense layer after Flatten)"
-        if stage == "cnn"
+        if spec_of_stage.architecture == "cnn"
         else "use the course's architecture"
     )
     return spec.failed(
@@ -437,23 +361,56 @@ def check_accuracy(
     )
 
 
+def check_perturbed(
+    stage: str,
+    measurement: Measurement | None,
+    *,
+    config: AssignmentConfig,
+    problem: ModelProblem | str | None = None,
+    evidence: TrainingEvidence | None = None,
+    structure: CheckResult | None = None,
+) -> CheckResult:
+    """Accuracy on the grader's perturbed test set (rotated, shifted, zoomed digits)
+    reaches the stage's min_perturbed_accuracy."""
+    spec_of_stage = stage_spec(config, stage)
+    spec = spec_for(f"{stage}.perturbed", config)
+    if measurement is None:
+        return spec.failed(*_unjudged(spec_of_stage, problem, structure))
+    bar = config.stages[stage].min_perturbed_accuracy or 0.0
+    measured = (
+        f"Accuracy {measurement.accuracy:.2%} on {measurement.images} test digits the grader "
+        "rotated, shifted and zoomed"
+    )
+    if measurement.accuracy >= bar:
+        return spec.passed(f"{measured} reaches the bar of {bar:.2%}.")
+    if structure is not None and not structure.passed:
+        advice = Advice(structure.hint_category, structure.hint)
+    else:
+        advice = advise("not_robust")
+    return spec.failed(f"{measured} is below the bar of {bar:.2%}.", advice)
+
+
 def check_stage(
     stage: str,
     model: keras.Model | None,
     measurement: Measurement | None,
     *,
-    config: CourseConfig,
+    config: AssignmentConfig,
     graded: Measurement | None = None,
     problem: ModelProblem | str | None = None,
     evidence: TrainingEvidence | None = None,
-) -> tuple[CheckResult, CheckResult, CheckResult]:
-    """A stage's three checks: architecture, trained, accuracy. ``graded`` is the
-    measurement the bar applies to when it is not ``measurement`` (a re-trained copy's);
-    the architecture verdict explains a model that could not be measured."""
+    perturbed: Measurement | None = None,
+) -> tuple[CheckResult, ...]:
+    """A stage's checks, in the spec's order: architecture, trained, accuracy and, where
+    the spec has it, accuracy on the perturbed test set (``perturbed``). ``graded`` is
+    the measurement the bar applies to when it is not ``measurement`` (a re-trained
+    copy's); the architecture verdict explains a model that could not be measured."""
     structure = check_structure(stage, model, config=config, problem=problem)
     judged = {"config": config, "problem": problem, "evidence": evidence, "structure": structure}
-    return (
-        structure,
-        check_trained(stage, measurement, **judged),
-        check_accuracy(stage, graded or measurement, **judged),
-    )
+    by_judge = {
+        "stage.structure": lambda: structure,
+        "stage.trained": lambda: check_trained(stage, measurement, **judged),
+        "stage.accuracy": lambda: check_accuracy(stage, graded or measurement, **judged),
+        "stage.perturbed": lambda: check_perturbed(stage, perturbed, **judged),
+    }
+    return tuple(by_judge[check.judge]() for check in config.spec.checks if check.stage == stage)

@@ -1,4 +1,4 @@
-"""The one record every check returns, and the catalogue of checks a course grades."""
+"""The one record every check returns, and an assignment's checks with their points."""
 
 from __future__ import annotations
 
@@ -7,15 +7,9 @@ from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from autograder.checks.hints import Advice
-from autograder.config import STAGES, CourseConfig
+from autograder.config import AssignmentConfig
 
 Visibility = Literal["visible", "hidden"]
-
-DATA_TITLES = {
-    "load": "Data loaded with the right shapes and types",
-    "normalize": "normalize() scales pixels to [0, 1]",
-    "flatten": "flatten() turns images into 784-value vectors",
-}
 
 
 @dataclass(frozen=True)
@@ -78,30 +72,14 @@ class CheckSpec:
         )
 
 
-def check_specs(config: CourseConfig) -> tuple[CheckSpec, ...]:
-    """Every check of the course in report order, with points from course.yaml."""
-    specs = [
-        CheckSpec(f"data.{part}", title, float(getattr(config.data_points, part)))
-        for part, title in DATA_TITLES.items()
-    ]
-    for name in STAGES:
-        stage = config.stages[name]
-        specs += [
-            CheckSpec(
-                f"{name}.structure", f"{stage.title}: architecture", float(stage.structure_points)
-            ),
-            CheckSpec(
-                f"{name}.trained",
-                f"{stage.title}: trained well above chance",
-                float(stage.trained_points),
-            ),
-            CheckSpec(
-                f"{name}.accuracy",
-                f"{stage.title}: test accuracy reaches the bar",
-                float(stage.points),
-                "hidden",
-            ),
-        ]
+def check_specs(config: AssignmentConfig) -> tuple[CheckSpec, ...]:
+    """Every check of the assignment in report order, with points from course.yaml."""
+    specs = []
+    for check in config.spec.checks:
+        title = check.title
+        if check.stage is not None:
+            title = title.format(title=config.stages[check.stage].title)
+        specs.append(CheckSpec(check.id, title, config.points(check.id), check.visibility))
     return tuple(specs)
 
 
@@ -120,15 +98,14 @@ def grade_id_of(check_id: str) -> str:
     return "check-" + check_id.removeprefix("data.").replace(".", "-").replace("_", "-")
 
 
-def spec_for(check_id: str, config: CourseConfig) -> CheckSpec:
+def spec_for(check_id: str, config: AssignmentConfig) -> CheckSpec:
     """The catalogue entry of ``check_id``; ValueError names the valid ids."""
-    for spec in check_specs(config):
-        if spec.id == check_id:
-            return spec
-    valid = ", ".join(spec.id for spec in check_specs(config))
-    raise ValueError(f"unknown check id {check_id!r}; expected one of: {valid}")
+    config.spec.check(check_id)  # the ValueError naming the valid ids
+    return next(spec for spec in check_specs(config) if spec.id == check_id)
 
 
-def fail_all(config: CourseConfig, message: str, advice: Advice | str) -> tuple[CheckResult, ...]:
+def fail_all(
+    config: AssignmentConfig, message: str, advice: Advice | str
+) -> tuple[CheckResult, ...]:
     """Every check failed for one reason (the notebook could not be read or run at all)."""
     return tuple(spec.failed(message, advice) for spec in check_specs(config))

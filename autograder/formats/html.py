@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from autograder.checks.confusion import CLASSES, ModelEvaluation, evaluations_of
 from autograder.checks.result import CheckResult
-from autograder.config import CourseConfig
+from autograder.config import AssignmentConfig, CourseConfig
 from autograder.data import MnistDataError, load_mnist
 from autograder.grader import GradeReport
 
@@ -111,7 +111,9 @@ def _lost_points(results: Iterable[CheckResult]) -> str:
     return "<h2>Lost points</h2>\n" + "\n".join(items)
 
 
-def _accuracy_figure(config: CourseConfig, evaluations: Mapping[str, ModelEvaluation]) -> Figure:
+def _accuracy_figure(
+    config: AssignmentConfig, evaluations: Mapping[str, ModelEvaluation]
+) -> Figure:
     stages = [(name, stage) for name, stage in config.stages.items() if name in evaluations]
     figure = Figure(figsize=(6, 0.6 + 0.6 * len(stages)))
     axes = figure.subplots()
@@ -130,7 +132,7 @@ def _accuracy_figure(config: CourseConfig, evaluations: Mapping[str, ModelEvalua
 
 
 def _models(
-    report: GradeReport, config: CourseConfig, evaluations: Mapping[str, ModelEvaluation]
+    report: GradeReport, config: AssignmentConfig, evaluations: Mapping[str, ModelEvaluation]
 ) -> str:
     verdicts = {result.id: result for result in report.results}
     rows = []
@@ -195,7 +197,7 @@ def mistakes_figure(evaluation: ModelEvaluation, test_images: np.ndarray, title:
 
 
 def _evaluation_pictures(
-    config: CourseConfig,
+    config: AssignmentConfig,
     evaluations: Mapping[str, ModelEvaluation],
     test_images: np.ndarray | None,
 ) -> str:
@@ -218,6 +220,16 @@ def _evaluation_pictures(
         "diagonal is a mistake.</p>"
     )
     return "<h2>Where your models go wrong</h2>\n" + intro + "\n".join(parts)
+
+
+def assignment_of(report: GradeReport, config: CourseConfig) -> AssignmentConfig | None:
+    """The settings of the assignment ``report`` grades (None when the course has no such
+    assignment: the page then leaves out what needs its stages)."""
+    if report.assignment in config.assignments:
+        return config.assignment(report.assignment)
+    if report.assignment is None and len(config.assignments) == 1:
+        return config.assignment()
+    return None
 
 
 def canonical_test_images(config: CourseConfig | None) -> np.ndarray | None:
@@ -263,9 +275,10 @@ def render(
         _scores(results),
         _lost_points(results),
     ]
-    if show_hidden:
-        sections.append(_models(report, config, evaluations))
-        sections.append(_evaluation_pictures(config, evaluations, test_images))
+    assignment = assignment_of(report, config)
+    if show_hidden and assignment is not None:
+        sections.append(_models(report, assignment, evaluations))
+        sections.append(_evaluation_pictures(assignment, evaluations, test_images))
     if report.notes:
         notes = "".join(f"<li>{escape(note)}</li>" for note in report.notes)
         sections.append(f"<h2>While running your notebook</h2>\n<ul>{notes}</ul>")

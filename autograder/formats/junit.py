@@ -50,7 +50,7 @@ def render(
 ) -> str:
     """The XML document; ``seconds`` is the grading time (default: the report's own
     ``seconds``, else 0). Checks have no time of their own, so testcases say 0."""
-    classname = config.assignments[0].id if config else "autograder"
+    classname = report.assignment or "autograder"
     suite_name = config.course.id if config else "autograder"
     if seconds is None:
         seconds = float(report.seconds or 0.0)

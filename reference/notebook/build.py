@@ -7,35 +7,37 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
-from autograder.config import CourseConfig
-from reference.notebook.lesson import lesson_cells
+from autograder.config import AssignmentConfig
+from autograder.spec import NOTEBOOK_METADATA_KEY
+from reference.notebook.lessons import lesson_cells
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 REGENERATE = "python -m reference.notebook"
 
 
-def build_notebook(config: CourseConfig) -> NotebookNode:
-    """The nbgrader source notebook for ``config``: solutions and hidden tests included."""
+def build_notebook(config: AssignmentConfig) -> NotebookNode:
+    """The nbgrader source notebook of ``config``'s assignment: solutions and hidden tests
+    included, and its id in the metadata (which nbgrader keeps), so the grader knows it."""
     notebook = nbformat.v4.new_notebook()
     notebook.cells = lesson_cells(config)
     notebook.metadata = {
         "kernelspec": dict(KERNELSPEC),
         "language_info": {"name": "python"},
+        NOTEBOOK_METADATA_KEY: {"assignment": config.id},
     }
     nbformat.validate(notebook)
     return notebook
 
 
-def notebook_text(config: CourseConfig) -> str:
+def notebook_text(config: AssignmentConfig) -> str:
     """The exact file content the generator writes."""
     return nbformat.writes(build_notebook(config)) + "\n"
 
 
-def source_notebook_path(config: CourseConfig, assignments_dir: Path | None = None) -> Path:
+def source_notebook_path(config: AssignmentConfig, assignments_dir: Path | None = None) -> Path:
     """``<source_directory>/<id>/<notebook>`` beside course.yaml (nbgrader's source folder)."""
-    assignment = config.assignments[0]
-    folder = assignments_dir or config.root / config.course.source_directory
-    return folder / assignment.id / assignment.notebook
+    folder = assignments_dir or config.root / config.course.course.source_directory
+    return folder / config.id / config.notebook
 
 
 def _comparable(notebook: NotebookNode) -> list[tuple[str, str, str, dict]]:
@@ -46,7 +48,7 @@ def _comparable(notebook: NotebookNode) -> list[tuple[str, str, str, dict]]:
     ]
 
 
-def drift(config: CourseConfig, path: Path) -> str | None:
+def drift(config: AssignmentConfig, path: Path) -> str | None:
     """Why ``path`` differs from what the generator makes now, or None if it does not."""
     if not path.is_file():
         return f"{path} does not exist; create it with `{REGENERATE}`"
@@ -68,7 +70,7 @@ def drift(config: CourseConfig, path: Path) -> str | None:
     )
 
 
-def write_notebook(config: CourseConfig, path: Path) -> Path:
+def write_notebook(config: AssignmentConfig, path: Path) -> Path:
     """Write the generated source notebook to ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(notebook_text(config), encoding="utf-8")

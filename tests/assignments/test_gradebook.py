@@ -20,8 +20,9 @@ from autograder.config import load_config
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = REPO_ROOT / "tests" / "autograder" / "submissions"
 CONFIG = load_config(REPO_ROOT / "course.yaml")
-ASSIGNMENT = CONFIG.assignments[0].id
-NOTEBOOK = CONFIG.assignments[0].notebook
+ASSIGNMENT = "mnist_digits"
+DIGITS = CONFIG.assignment(ASSIGNMENT)
+NOTEBOOK = DIGITS.notebook
 
 
 def _nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -75,9 +76,9 @@ def test_scores_go_into_the_gradebook_and_nbgrader_export(
             NOTEBOOK.removesuffix(".ipynb"), ASSIGNMENT, "sys-exit"
         )
         grades = {grade.name: grade.score for grade in notebook.grades}
-    assert len(grades) == 3 + 3 * len(CONFIG.stages.items())  # one per test cell
-    assert grades["check-load"] == CONFIG.data_points.load
-    assert grades["check-flatten"] == CONFIG.data_points.flatten
+    assert len(grades) == len(DIGITS.spec.checks)  # one per test cell
+    assert grades["check-load"] == DIGITS.points("data.load")
+    assert grades["check-flatten"] == DIGITS.points("data.flatten")
     assert grades["check-cnn-accuracy"] == 0
 
     _nbgrader(course, "export")
@@ -85,4 +86,4 @@ def test_scores_go_into_the_gradebook_and_nbgrader_export(
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
     assert float(rows["sys-exit"]["score"]) == 3
     assert float(rows["untouched"]["score"]) == 0
-    assert float(rows["sys-exit"]["max_score"]) == CONFIG.total_points()
+    assert float(rows["sys-exit"]["max_score"]) == DIGITS.total_points()

@@ -80,7 +80,8 @@ def test_invalid_course_yaml_stops_nbgrader_with_the_message(course_dir):
     import sys
 
     (course_dir / "course.yaml").write_text(
-        "stages:\n  cnn:\n    min_test_accuracy: 1.5\n", encoding="utf-8"
+        "assignments:\n  mnist_digits:\n    stages:\n      cnn:\n        min_test_accuracy: 1.5\n",
+        encoding="utf-8",
     )
     result = subprocess.run(
         [sys.executable, "-m", "nbgrader", "list"],
@@ -90,5 +91,5 @@ def test_invalid_course_yaml_stops_nbgrader_with_the_message(course_dir):
         timeout=120,
     )
     assert result.returncode == 2
-    assert "stages.cnn.min_test_accuracy" in result.stderr
+    assert "assignments.mnist_digits.stages.cnn.min_test_accuracy" in result.stderr
     assert "Traceback" not in result.stderr

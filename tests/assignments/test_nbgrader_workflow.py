@@ -29,8 +29,9 @@ from reference.notebook.solutions import body_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = load_config(REPO_ROOT / "course.yaml")
-ASSIGNMENT = CONFIG.assignments[0].id
-NOTEBOOK = CONFIG.assignments[0].notebook
+ASSIGNMENT = "mnist_digits"
+DIGITS = CONFIG.assignment(ASSIGNMENT)
+NOTEBOOK = DIGITS.notebook
 NOTEBOOK_NAME = NOTEBOOK.removesuffix(".ipynb")
 MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
 NO_NORMALIZATION_BODY = '    return np.asarray(images, dtype="float32")  # forgot to divide by 255'
@@ -283,7 +284,7 @@ def test_release_keeps_stubs_tests_and_points(released):
     stubs = [c for c in notebook.cells if _meta(c).get("solution")]
     assert stubs and all("raise NotImplementedError" in c.source for c in stubs)
     points = sum(_meta(c)["points"] for c in notebook.cells if _meta(c).get("grade"))
-    assert points == CONFIG.total_points()
+    assert points == DIGITS.total_points()
 
 
 # Untouched release
@@ -291,11 +292,11 @@ def test_release_keeps_stubs_tests_and_points(released):
 
 def test_untouched_release_scores_zero_on_every_graded_cell(released):
     grades = released.grades("untouched")
-    assert len(grades) == 3 + 3 * len(CONFIG.stages.items())
+    assert len(grades) == len(DIGITS.spec.checks)
     assert all(score == 0 for score, _ in grades.values()), grades
-    assert sum(top for _, top in grades.values()) == CONFIG.total_points()
+    assert sum(top for _, top in grades.values()) == DIGITS.total_points()
     row = _export(released)["untouched"]
-    assert float(row["score"]) == 0 and float(row["max_score"]) == CONFIG.total_points()
+    assert float(row["score"]) == 0 and float(row["max_score"]) == DIGITS.total_points()
 
 
 def test_untouched_feedback_explains_every_zero_without_hidden_code(released):
@@ -322,7 +323,7 @@ def test_untouched_release_shows_no_tensorflow_start_up(released):
 def test_reference_solution_gets_full_marks(graded):
     grades = graded.grades("reference-solved")
     assert all(score == top for score, top in grades.values()), grades
-    assert sum(score for score, _ in grades.values()) == CONFIG.total_points()
+    assert sum(score for score, _ in grades.values()) == DIGITS.total_points()
 
 
 @pytest.mark.slow
@@ -332,7 +333,7 @@ def test_no_normalization_loses_only_the_checks_it_breaks(graded):
     lost_points = sum(
         top for name, (_, top) in grades.items() if name in EXPECTED_NO_NORMALIZATION_LOSSES
     )
-    assert sum(score for score, _ in grades.values()) == CONFIG.total_points() - lost_points
+    assert sum(score for score, _ in grades.values()) == DIGITS.total_points() - lost_points
 
 
 @pytest.mark.slow
@@ -353,7 +354,7 @@ def test_feedback_explains_each_lost_point_without_hidden_code(graded):
 def test_export_has_the_expected_scores(graded):
     rows = _export(graded)
     assert set(rows) == {"reference-solved", "no-normalization"}
-    total = CONFIG.total_points()
+    total = DIGITS.total_points()
     assert float(rows["reference-solved"]["score"]) == total
     grades = graded.grades("no-normalization")
     expected = sum(score for score, _ in grades.values())
@@ -409,5 +410,5 @@ def test_feedback_names_each_test_cell_by_its_check(released):
 
     text = released.feedback("untouched")
     assert "Test cell" not in text and "Grade cell:" not in text
-    for spec in check_specs(CONFIG):
+    for spec in check_specs(DIGITS):
         assert html.unescape(spec.title) in text, spec.title

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from autograder import executor
-from autograder.config import CourseConfig, load_config
+from autograder.config import AssignmentConfig, CourseConfig, load_config
 from autograder.grader import GradeReport, grade_submission
 
 if TYPE_CHECKING:
@@ -25,6 +25,21 @@ def course_config(**grading: object) -> CourseConfig:
     """The kit's course.yaml with grading limits replaced for tests."""
     config = load_config(REPO_ROOT / "course.yaml")
     return config.model_copy(update={"grading": config.grading.model_copy(update=grading)})
+
+
+def assignment_config(assignment: str = "mnist_digits", **grading: object) -> AssignmentConfig:
+    """One assignment's settings from the kit's course.yaml, grading limits replaced."""
+    return course_config(**grading).assignment(assignment)
+
+
+def with_stage(
+    config: CourseConfig, stage: str, assignment: str = "mnist_digits", **changes: object
+) -> CourseConfig:
+    """``config`` with one stage's settings changed (a smaller budget for a test)."""
+    settings = config.assignments[assignment]
+    stages = {**settings.stages, stage: settings.stages[stage].model_copy(update=changes)}
+    updated = settings.model_copy(update={"stages": stages})
+    return config.model_copy(update={"assignments": {**config.assignments, assignment: updated}})
 
 
 def compiled(layers: list[keras.layers.Layer], loss: str = "sparse_categorical_crossentropy"
@@ -71,6 +86,8 @@ def helpers() -> SimpleNamespace:
     """The helpers above, for test modules (conftest modules are not importable)."""
     return SimpleNamespace(
         course_config=course_config,
+        assignment_config=assignment_config,
+        with_stage=with_stage,
         compiled=compiled,
         baseline=baseline,
         hidden_layer=hidden_layer,
@@ -105,12 +122,14 @@ def planted(outside, helpers, mnist) -> Path:
     folder = outside / "planted"
     folder.mkdir(exist_ok=True)
     np.save(folder / "normalize.npy", probe_images(mnist[1][0]).astype("float32") / 255.0)
-    helpers.baseline().save(folder / "baseline.keras")
+    helpers.baseline().save(folder / "baseline_model.keras")
     manifest = {
         "cells": [],
-        "functions": {"normalize": None},
-        "models": {"baseline": {"variable": "baseline_model", "defined": True}},
-        "files": {"normalize": "normalize.npy", "baseline": "baseline.keras"},
+        "exports": {
+            "normalize": {"error": None},
+            "baseline_model": {"variable": "baseline_model", "defined": True},
+        },
+        "files": {"normalize": "normalize.npy", "baseline_model": "baseline_model.keras"},
     }
     (folder / "manifest.json").write_text(json.dumps(manifest))
     return folder

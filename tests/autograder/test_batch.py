@@ -66,12 +66,17 @@ def test_grades_everyone_and_writes_reports_and_csv(
     assert scores["alice"] == 0  # the untouched release
     assert scores["bob"] == 0  # not JSON: graded zero with the reason
     assert scores["carol"] == 3  # sys.exit after the data stages
-    assert scores["dave"] == config.data_points.load  # a syntax error after loading
+    assert scores["dave"] == config.assignment("mnist_digits").points(
+        "data.load"
+    )  # a syntax error after loading
 
     rows = list(csv.DictReader((tmp_path / "out" / batch.GRADES_FILE).open()))
     assert [row["student"] for row in rows] == ["alice", "bob", "carol", "dave"]
-    assert float(rows[2]["score"]) == 3 and float(rows[2]["max_score"]) == config.total_points()
-    assert float(rows[2]["data.load"]) == config.data_points.load
+    assert (
+        float(rows[2]["score"]) == 3
+        and float(rows[2]["max_score"]) == config.assignment("mnist_digits").total_points()
+    )
+    assert float(rows[2]["data.load"]) == config.assignment("mnist_digits").points("data.load")
     assert {row["status"] for row in rows} == {"graded"}
     bob = json.loads((tmp_path / "out" / "bob--mnist_digits.json").read_text())
     assert "not valid .ipynb JSON" in json.dumps(bob)

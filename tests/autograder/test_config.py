@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 from autograder import config as course_config
+from autograder.assignments import all_specs
 from autograder.config import ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -21,12 +22,21 @@ def write(tmp_path: Path, document: object, name: str = "course.yaml") -> Path:
     return path
 
 
+DIGITS = "mnist_digits"
+PREFIX = f"assignments.{DIGITS}."
+
+
+def digits(**settings: object) -> dict:
+    """A course.yaml document that sets ``settings`` of the first assignment."""
+    return {"assignments": {DIGITS: settings}}
+
+
 def test_repository_course_yaml_is_valid_and_matches_the_documented_bars() -> None:
-    config = load_config(REPO_ROOT / "course.yaml")
+    config = load_config(REPO_ROOT / "course.yaml").assignment(DIGITS)
     assert config.stages["baseline"].min_test_accuracy == 0.92
     assert config.stages["hidden_layer"].min_test_accuracy == 0.95
     assert config.stages["cnn"].min_test_accuracy == 0.98
-    assert [a.id for a in config.assignments] == ["mnist_digits"]
+    assert list(config.course.assignments) == [DIGITS]
 
 
 def test_empty_file_gives_all_defaults(tmp_path: Path) -> None:
@@ -35,7 +45,8 @@ def test_empty_file_gives_all_defaults(tmp_path: Path) -> None:
     assert config.course.id == "mnist-digits"
     assert config.mnist_dir is None
     assert config.grading.retrain is False
-    assert config.total_points() == 15
+    assert set(config.assignments) == set(all_specs())  # every assignment the kit has
+    assert config.assignment(DIGITS).total_points() == 15
 
 
 def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
@@ -44,9 +55,9 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
     stage = {
         "title": "T",
         "min_test_accuracy": 0.5,
-        "points": 3,
-        "structure_points": 4,
-        "trained_points": 5,
+        "min_perturbed_accuracy": None,
+        "expected_parameters": None,
+        "parameter_tolerance": 0.05,
         "epochs": 7,
         "batch_size": 64,
         "learning_rate": 0.01,
@@ -56,9 +67,14 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
         "course": {"id": "c1", "title": "Course one", "source_directory": "src"},
         "data": {"mnist_dir": "mnist", "verify_checksums": False},
         "seed": 7,
-        "assignments": [{"id": "a1", "notebook": "a1.ipynb"}],
-        "data_points": {"load": 2, "normalize": 3, "flatten": 4},
-        "stages": {"baseline": stage, "hidden_layer": stage, "cnn": stage},
+        "assignments": {
+            DIGITS: {
+                "notebook": "a1.ipynb",
+                "points": {"data.load": 2.0, "data.normalize": 3.0, "cnn.accuracy": 4.0},
+                "stages": {"baseline": stage, "hidden_layer": stage, "cnn": stage},
+                "tuning": None,
+            }
+        },
         "grading": {
             "submission_timeout_s": 10,
             "cell_timeout_s": 5,
@@ -74,7 +90,7 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
     dumped["data"]["mnist_dir"] = "mnist"
     assert dumped == document
     assert config.mnist_dir == data_dir.resolve()  # relative to course.yaml, not the cwd
-    assert config.total_points() == 2 + 3 + 4 + 3 * (3 + 4 + 5)
+    assert config.assignment(DIGITS).total_points() == 2 + 3 + 1 + 3 * (1 + 1) + 2 * 2 + 4
 
 
 @pytest.mark.parametrize(
@@ -82,49 +98,33 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
     [
         ({"sede": 1}, "sede", "unknown key"),
         ({"course": {"name": "x"}}, "course.name", "unknown key"),
-        ({"stages": {"cnn": {"min_accuracy": 0.9}}}, "stages.cnn", "unknown key"),
+        (digits(stages={"cnn": {"min_accuracy": 0.9}}), PREFIX + "stages.cnn", "unknown key"),
         ({"grading": {"timeout": 3}}, "grading.timeout", "unknown key"),
         (
-            {"stages": {"baseline": {"title": "b", "min_test_accuracy": 1.5, "epochs": 1}}},
-            "stages.baseline.min_test_accuracy",
+            digits(stages={"baseline": {"min_test_accuracy": 1.5}}),
+            PREFIX + "stages.baseline.min_test_accuracy",
             "less than or equal to 1",
         ),
         (
-            {"stages": {"cnn": {"title": "c", "min_test_accuracy": -0.1, "epochs": 1}}},
-            "stages.cnn.min_test_accuracy",
+            digits(stages={"cnn": {"min_test_accuracy": -0.1}}),
+            PREFIX + "stages.cnn.min_test_accuracy",
             "greater than or equal to 0",
         ),
+        (digits(stages={"cnn": {"epochs": -2}}), PREFIX + "stages.cnn.epochs", "greater than 0"),
         (
-            {"stages": {"cnn": {"title": "c", "min_test_accuracy": 0.9, "epochs": -2}}},
-            "stages.cnn.epochs",
+            digits(stages={"cnn": {"batch_size": 0}}),
+            PREFIX + "stages.cnn.batch_size",
             "greater than 0",
         ),
-        (
-            {
-                "stages": {
-                    "cnn": {"title": "c", "min_test_accuracy": 0.9, "epochs": 1, "batch_size": 0}
-                }
-            },
-            "stages.cnn.batch_size",
-            "greater than 0",
-        ),
-        (
-            {
-                "stages": {
-                    "cnn": {"title": "c", "min_test_accuracy": 0.9, "epochs": 1, "points": -1}
-                }
-            },
-            "stages.cnn.points",
-            "greater than or equal to 0",
-        ),
+        (digits(stages={"cnn": {"points": 1}}), PREFIX + "stages.cnn.points", "unknown key"),
         (
             {"grading": {"submission_timeout_s": 0}},
             "grading.submission_timeout_s",
             "greater than 0",
         ),
         (
-            {"stages": {"cnn": {"learning_rate_decay": 0}}},
-            "stages.cnn.learning_rate_decay",
+            digits(stages={"cnn": {"learning_rate_decay": 0}}),
+            PREFIX + "stages.cnn.learning_rate_decay",
             "greater than 0",
         ),
         ({"grading": {"memory_mb": -5}}, "grading.memory_mb", "greater than 0"),
@@ -136,11 +136,16 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
         ({"grading": {"trained_min_accuracy": 2}}, "grading.trained_min_accuracy", "less than"),
         ({"seed": "abc"}, "seed", "valid integer"),
         ({"seed": -1}, "seed", "greater than or equal to 0"),
-        ({"assignments": []}, "assignments", "at least 1"),
-        ({"assignments": [{"id": "a"}]}, "assignments.0.notebook", "required but missing"),
-        ({"data_points": {"load": -1}}, "data_points.load", "greater than or equal to 0"),
-        ({"stages": {"rnn": {"epochs": 1}}}, "stages.rnn", "unknown key"),
-        ({"stages": {"cnn": "fast"}}, "stages.cnn", "valid dictionary"),
+        ({"assignments": {}}, "assignments", "at least 1"),
+        ({"assignments": [{"id": "a"}]}, "assignments", "the list form of older kits is gone"),
+        ({"assignments": {"mnist_letters": {}}}, "assignments.mnist_letters", "unknown assignment"),
+        (digits(points={"data.load": -1}), PREFIX + "points.data.load", "greater than or equal"),
+        (digits(points={"data.lode": 1}), PREFIX + "points.data.lode", "unknown check id"),
+        (digits(stages={"rnn": {"epochs": 1}}), PREFIX + "stages.rnn", "unknown stage"),
+        (digits(stages={"cnn": "fast"}), PREFIX + "stages.cnn", "valid dictionary"),
+        (digits(tuning={"max_trials": 3}), PREFIX + "tuning", "has no tuning checks"),
+        ({"stages": {"cnn": {"epochs": 1}}}, "stages", "moved to assignments.<id>.stages"),
+        ({"data_points": {"load": 1}}, "data_points", "moved to assignments.<id>.points"),
     ],
 )
 def test_bad_values_name_the_file_and_the_key(
@@ -156,9 +161,10 @@ def test_bad_values_name_the_file_and_the_key(
 
 
 def test_one_stage_key_can_be_set_alone(tmp_path: Path) -> None:
-    config = load_config(write(tmp_path, {"stages": {"cnn": {"min_test_accuracy": 0.99}}}))
+    document = digits(stages={"cnn": {"min_test_accuracy": 0.99}})
+    config = load_config(write(tmp_path, document)).assignment(DIGITS)
     assert config.stages["cnn"].min_test_accuracy == 0.99
-    defaults = load_config(write(tmp_path, {}, name="defaults.yaml"))
+    defaults = load_config(write(tmp_path, {}, name="defaults.yaml")).assignment(DIGITS)
     assert config.stages["cnn"].epochs == defaults.stages["cnn"].epochs  # default kept
     assert config.stages["baseline"].min_test_accuracy == 0.92
 
@@ -211,7 +217,7 @@ def test_config_is_frozen(tmp_path: Path) -> None:
 
 
 def test_command_line_reports_bad_config_without_traceback(tmp_path: Path) -> None:
-    path = write(tmp_path, {"stages": {"cnn": {"title": "c", "min_test_accuracy": 7, "epochs": 1}}})
+    path = write(tmp_path, digits(stages={"cnn": {"min_test_accuracy": 7}}))
     result = subprocess.run(
         [sys.executable, "-m", "reference", "--config", str(path), "--output", str(tmp_path / "r")],
         capture_output=True,
@@ -219,6 +225,6 @@ def test_command_line_reports_bad_config_without_traceback(tmp_path: Path) -> No
         timeout=120,
     )
     assert result.returncode == 2
-    assert "stages.cnn.min_test_accuracy" in result.stderr
+    assert PREFIX + "stages.cnn.min_test_accuracy" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "r").exists()

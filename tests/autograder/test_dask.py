@@ -103,7 +103,7 @@ def test_a_dask_cluster_grades_like_the_local_pool(
     assert {r.submission.student: r.report.score for r in remote} == {
         "alice": 0,
         "carol": 3,
-        "dave": config.data_points.load,
+        "dave": config.assignment("mnist_digits").points("data.load"),
     }
     again = batch.grade_all(small_class, tmp_path / "remote", config=config, scheduler=cluster)
     assert not any(result.fresh for result in again)  # resume works the same

@@ -56,7 +56,10 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def built(tmp_path: Path, data_dir: Path) -> Path:
     return deploy.gradescope(
-        tmp_path / "autograder.zip", config=parse_config({}), data_dir=data_dir
+        tmp_path / "autograder.zip",
+        config=parse_config({}),
+        data_dir=data_dir,
+        assignment="mnist_digits",
     )
 
 
@@ -163,10 +166,18 @@ def test_missing_grader_command_is_an_error(layout, monkeypatch):
 
 def test_unsandboxed_deployment_passes_the_flag(tmp_path, data_dir):
     path = deploy.gradescope(
-        tmp_path / "z.zip", config=parse_config({}), data_dir=data_dir, allow_unsandboxed=True
+        tmp_path / "z.zip",
+        config=parse_config({}),
+        data_dir=data_dir,
+        allow_unsandboxed=True,
+        assignment="mnist_digits",
     )
     with zipfile.ZipFile(path) as archive:
-        assert json.loads(archive.read("deploy.json"))["grade_args"] == ["--allow-unsandboxed"]
+        assert json.loads(archive.read("deploy.json"))["grade_args"] == [
+            "--assignment",
+            "mnist_digits",
+            "--allow-unsandboxed",
+        ]
 
 
 def test_zip_without_mnist_is_refused(tmp_path, monkeypatch):
@@ -183,6 +194,7 @@ def test_classroom_workflow_wires_the_grader_output_to_the_reporter(tmp_path):
         tmp_path / ".github" / "workflows" / "classroom.yml",
         config=parse_config({}),
         kit_requirement="git+https://example.org/kit.git",
+        assignment="mnist_digits",
     )
     workflow = yaml.safe_load(path.read_text())
     assert set(workflow["on"]) >= {"push", "repository_dispatch"}

@@ -8,13 +8,14 @@ import inspect
 import nbformat
 import pytest
 
+from autograder.assignments import get_spec
 from autograder.grader import grade_submission
 
 LOAD = """\
 from autograder.config import load_config
 from autograder.data import load_mnist
 
-config = load_config()
+config = load_config().assignment("mnist_digits")
 (X_train, y_train), (X_test, y_test) = load_mnist()"""
 
 FLATTENED = """\
@@ -51,12 +52,16 @@ def reference_notebook() -> nbformat.NotebookNode:
         _module_source(reference.training),
         _module_source(reference.models),
     ]
-    for stage, variable, builder, inputs in (
-        ("baseline", "baseline_model", "build_baseline_ann", "X_train_flattened"),
-        ("hidden_layer", "hidden_layer_model", "build_hidden_layer_ann", "X_train_flattened"),
-        ("cnn", "cnn_model", "build_cnn", "X_train_images"),
-    ):
-        cells.append(TRAIN.format(stage=stage, variable=variable, builder=builder, inputs=inputs))
+    inputs = {"vectors": "X_train_flattened", "images": "X_train_images"}
+    for stage in get_spec("mnist_digits").stages:
+        cells.append(
+            TRAIN.format(
+                stage=stage.id,
+                variable=stage.variable,
+                builder=stage.builder,
+                inputs=inputs[stage.inputs],
+            )
+        )
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     return nb

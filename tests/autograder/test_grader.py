@@ -74,7 +74,9 @@ def test_bad_arguments_are_grading_errors(tmp_path, helpers):
     submission = helpers.submissions / "submission-missing-functions.ipynb"
     with pytest.raises(GradingError, match="does not exist"):
         grade_submission(submission, config=helpers.course_config(), workdir=tmp_path / "no")
-    (tmp_path / "course.yaml").write_text("stages: {cnn: {epochs: -1}}\n")
+    (tmp_path / "course.yaml").write_text(
+        "assignments: {mnist_digits: {stages: {cnn: {epochs: -1}}}}\n"
+    )
     with pytest.raises(GradingError, match="epochs"):
         grade_submission(submission, config_path=tmp_path / "course.yaml")
 

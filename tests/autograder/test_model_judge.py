@@ -67,7 +67,7 @@ def _judge(tmp_path, canon, helpers, stages, **kwargs):
             {stage: evidence for stage in stages},
             folder=folder,
             canon=canon,
-            config=helpers.course_config(),
+            config=helpers.assignment_config(),
             retrain=kwargs.get("retrain", False),
             workdir=work,
             progress=said.append,
@@ -85,8 +85,8 @@ def test_a_model_over_the_time_limit_costs_only_its_own_checks(
         keras.layers.GlobalAveragePooling2D(),
         keras.layers.Dense(10, activation="softmax"),
     ])  # fmt: skip
-    slow.save(tmp_path / "baseline.keras")
-    helpers.hidden_layer().save(tmp_path / "hidden_layer.keras")
+    slow.save(tmp_path / "baseline_model.keras")
+    helpers.hidden_layer().save(tmp_path / "hidden_layer_model.keras")
     monkeypatch.setattr(judge, "MEASURE_TIMEOUT_S", 2)
     verdicts, said = _judge(tmp_path, canon, helpers, ["baseline", "hidden_layer"])
     assert verdicts["baseline"].results == (), verdicts["baseline"].results[0].message
@@ -98,7 +98,7 @@ def test_a_model_over_the_time_limit_costs_only_its_own_checks(
 
 
 def test_a_judge_that_cannot_start_is_a_grading_error(tmp_path, canon, helpers, monkeypatch):
-    helpers.baseline().save(tmp_path / "baseline.keras")
+    helpers.baseline().save(tmp_path / "baseline_model.keras")
     monkeypatch.setattr(judge, "JUDGE_MEMORY_BYTES", 200 * 2**20)  # Python + Keras need more
     with pytest.raises(judge.JudgeError, match="could not start"):
         _judge(tmp_path, canon, helpers, ["baseline"])

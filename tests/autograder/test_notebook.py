@@ -17,9 +17,11 @@ from autograder.checks.result import CheckResult
 def kit_config(monkeypatch, helpers, mnist_dir):
     monkeypatch.setenv("COURSE_CONFIG", str(helpers.repo_root / "course.yaml"))
     monkeypatch.setenv("MNIST_DATA", str(mnist_dir))
-    notebook._config.cache_clear()
+    notebook._course.cache_clear()
+    notebook.start_notebook("mnist_digits")
     yield
-    notebook._config.cache_clear()
+    notebook._course.cache_clear()
+    notebook._assignment["id"] = None
 
 
 def test_check_data_prints_a_tick(mnist, capsys):

@@ -13,7 +13,7 @@ from autograder.config import load_config
 
 @pytest.fixture
 def course(helpers):
-    return load_config(helpers.repo_root / "course.yaml")
+    return load_config(helpers.repo_root / "course.yaml").assignment("mnist_digits")
 
 
 def _run(course, failing: dict[str, tuple[str, str]]) -> student.CheckRun:

@@ -317,10 +317,7 @@ def test_grading_twice_gives_identical_scores(grade, outside, helpers):
 
 def test_retrain_measures_the_architecture_trained_on_training_data(outside, helpers):
     config = helpers.course_config(retrain=True, cell_timeout_s=180, submission_timeout_s=400)
-    stages = config.stages.model_copy(
-        update={"baseline": config.stages["baseline"].model_copy(update={"epochs": 1})}
-    )
-    config = config.model_copy(update={"stages": stages})
+    config = helpers.with_stage(config, "baseline", epochs=1)
     report = grade_submission(
         helpers.submissions / "submission-trained-on-test-set.ipynb", config=config,
         workdir=outside,

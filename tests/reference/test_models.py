@@ -60,11 +60,12 @@ def test_builder_defaults_are_the_course_defaults(tmp_path) -> None:
     import inspect
 
     from autograder.config import load_config
-    from reference.pipeline import BUILDERS
+    from reference.pipeline import builder_of
 
     (tmp_path / "course.yaml").write_text("{}\n", encoding="utf-8")
-    defaults = load_config(tmp_path / "course.yaml")
-    for stage, builder in BUILDERS.items():
+    defaults = load_config(tmp_path / "course.yaml").assignment("mnist_digits")
+    for stage in defaults.stages:
+        builder = builder_of(stage, defaults)
         default = inspect.signature(builder).parameters["learning_rate"].default
         assert default == defaults.stages[stage].learning_rate, stage
 
@@ -74,10 +75,12 @@ def test_grader_prepares_inputs_as_the_reference_does(small_mnist) -> None:
     import numpy as np
 
     from autograder.checks.evaluation import prepare_images
+    from autograder.config import parse_config
     from reference.data import normalize
-    from reference.pipeline import BUILDERS, model_inputs
+    from reference.pipeline import builder_of, model_inputs
 
+    config = parse_config({}).assignment("mnist_digits")
     _, (x_test, _) = small_mnist
-    for stage, builder in BUILDERS.items():
-        expected = model_inputs(stage, normalize(x_test[:50]))
-        assert np.allclose(prepare_images(builder(), x_test[:50]), expected), stage
+    for stage in config.stages:
+        expected = model_inputs(stage, normalize(x_test[:50]), config)
+        assert np.allclose(prepare_images(builder_of(stage, config)(), x_test[:50]), expected)

@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 import yaml
 
-from autograder.checks.result import check_specs
-from autograder.config import STAGES, load_config
+from autograder.assignments import get_spec
+from autograder.checks.result import check_specs, grade_id_of
+from autograder.config import load_config
 from reference import data, models, training
 from reference.notebook import cells
 from reference.notebook.__main__ import main as generator_main
@@ -21,6 +22,8 @@ from reference.notebook.feedback import RedactHiddenTests
 from reference.notebook.solutions import body_lines, module_constants, split_function
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+DIGITS = "mnist_digits"
+STAGES = tuple(stage.id for stage in get_spec(DIGITS).stages)
 CONTRACT_FUNCTIONS = (
     "normalize",
     "flatten",
@@ -43,7 +46,7 @@ CONTRACT_VARIABLES = (
 
 @pytest.fixture(scope="module")
 def kit_config():
-    return load_config(REPO_ROOT / "course.yaml")
+    return load_config(REPO_ROOT / "course.yaml").assignment(DIGITS)
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +188,7 @@ def test_self_checks_name_what_they_read(notebook):
 
 def test_setup_silences_tensorflow_before_importing_it(notebook):
     setup = next(cell for cell in notebook.cells if cell.id == "setup").source
-    assert setup.index("start_notebook()") < setup.index("import keras")
+    assert setup.index(f'start_notebook("{DIGITS}")') < setup.index("import keras")
     first_code = next(cell for cell in notebook.cells if cell.cell_type == "code")
     assert first_code.id == "setup"
 
@@ -193,27 +196,22 @@ def test_setup_silences_tensorflow_before_importing_it(notebook):
 def test_points_and_bars_come_from_course_yaml(kit_config, notebook):
     graded = {c.id: _nbgrader(c)["points"] for c in notebook.cells if _nbgrader(c).get("grade")}
     assert sum(graded.values()) == kit_config.total_points()
-    assert graded["check-load"] == kit_config.data_points.load
-    for stage in STAGES:
-        slug = stage.replace("_", "-")
-        settings = kit_config.stages[stage]
-        assert graded[f"check-{slug}-accuracy"] == settings.points
-        assert graded[f"check-{slug}-structure"] == settings.structure_points
-        assert graded[f"check-{slug}-trained"] == settings.trained_points
+    for check in kit_config.spec.checks:
+        assert graded[grade_id_of(check.id)] == kit_config.points(check.id), check.id
 
 
 def test_changing_course_yaml_changes_the_notebook(tmp_path):
     raw = yaml.safe_load((REPO_ROOT / "course.yaml").read_text())
     raw["course"]["title"] = "Digits, revised"
-    raw["data_points"]["normalize"] = 3
-    raw["stages"]["cnn"]["min_test_accuracy"] = 0.97
-    raw["stages"]["cnn"]["points"] = 5
+    raw["assignments"][DIGITS]["points"]["data.normalize"] = 3
+    raw["assignments"][DIGITS]["stages"]["cnn"]["min_test_accuracy"] = 0.97
+    raw["assignments"][DIGITS]["points"]["cnn.accuracy"] = 5
     path = tmp_path / "course.yaml"
     path.write_text(yaml.safe_dump(raw))
-    config = load_config(path)
+    config = load_config(path).assignment(DIGITS)
     notebook = build_notebook(config)
     by_id = {cell.id: cell for cell in notebook.cells}
-    assert by_id["introduction"].source.startswith("# Digits, revised")
+    assert "*Digits, revised*" in by_id["introduction"].source
     assert _nbgrader(by_id["check-normalize"])["points"] == 3
     assert _nbgrader(by_id["check-cnn-accuracy"])["points"] == 5
     assert "97%" in by_id["cnn-text"].source and "97%" in by_id["check-cnn-accuracy"].source

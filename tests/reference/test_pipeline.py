@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from autograder.config import STAGES, load_config
+from autograder.assignments import get_spec
+from autograder.config import load_config
 from reference.pipeline import run_pipeline
+
+STAGES = tuple(stage.id for stage in get_spec("mnist_digits").stages)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPECTED_FILES = {
@@ -74,7 +77,7 @@ def test_missing_data_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_full_pipeline_meets_the_course_bars(mnist_dir: Path, tmp_path: Path) -> None:
-    config = load_config(REPO_ROOT / "course.yaml")
+    config = load_config(REPO_ROOT / "course.yaml").assignment("mnist_digits")
     results = run_pipeline(
         config, tmp_path / "report", data_folder=mnist_dir, progress=lambda _: None
     )

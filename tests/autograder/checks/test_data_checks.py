@@ -14,11 +14,12 @@ from autograder.checks.data import (
     check_normalize,
     probe_images,
 )
+from autograder.config import parse_config
 
 
 @pytest.fixture(scope="module")
 def config(helpers):
-    return helpers.course_config()
+    return helpers.assignment_config()
 
 
 @pytest.fixture(scope="module")
@@ -155,11 +156,9 @@ def test_flatten_checks_the_flattened_arrays(mnist, probe, flattened, config):
     assert not result.passed and "not the images in order" in result.message
 
 
-def test_points_come_from_course_yaml(probe, helpers):
-    config = helpers.course_config()
-    config = config.model_copy(
-        update={"data_points": config.data_points.model_copy(update={"normalize": 3})}
-    )
+def test_points_come_from_course_yaml(probe):
+    raw = {"assignments": {"mnist_digits": {"points": {"data.normalize": 3}}}}
+    config = parse_config(raw).assignment("mnist_digits")
     result = check_normalize(probe, probe / 255.0, config=config)
     assert result.points == result.max_points == 3
 

@@ -32,7 +32,7 @@ KERAS_SHAPE_ERROR = "Input 0 is incompatible with the layer: expected shape (Non
 
 @pytest.fixture(scope="module")
 def config(helpers):
-    return helpers.course_config()
+    return helpers.assignment_config()
 
 
 def call(*, x=(4000, 784), x_max=1.0, y=(4000,), loss=SPARSE, inputs=(None, 784), error=None):
@@ -49,7 +49,7 @@ def call(*, x=(4000, 784), x_max=1.0, y=(4000,), loss=SPARSE, inputs=(None, 784)
 
 def categories(evidence: TrainingEvidence, measurement: Measurement = CHANCE_LEVEL) -> set[str]:
     """The hint categories of the trained and accuracy checks for this evidence."""
-    config = load_config(None)
+    config = load_config(None).assignment("mnist_digits")
     trained = check_trained("baseline", measurement, config=config, evidence=evidence)
     accuracy = check_accuracy("baseline", measurement, config=config, evidence=evidence)
     return {trained.hint_category, accuracy.hint_category}

@@ -13,13 +13,14 @@ from autograder.checks.models import (
     check_structure,
     check_trained,
 )
+from autograder.config import parse_config
 
 SEED = 42
 
 
 @pytest.fixture(scope="module")
 def config(helpers):
-    return helpers.course_config()
+    return helpers.assignment_config()
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,7 @@ def test_structure_of_a_missing_model_says_what_to_define(config):
 
 
 def test_unknown_stage_is_a_clear_value_error(config):
-    with pytest.raises(ValueError, match="unknown stage 'mlp'"):
+    with pytest.raises(ValueError, match="has no stage 'mlp'"):
         check_structure("mlp", None, config=config)
 
 
@@ -129,15 +130,13 @@ def test_accuracy_below_the_bar_says_by_how_much(config):
 
 def test_accuracy_at_the_bar_passes_with_points_from_course_yaml(config):
     result = check_accuracy("cnn", evaluation.Measurement(0.98, 10000), config=config)
-    assert result.passed and result.points == config.stages["cnn"].points
+    assert result.passed and result.points == config.points("cnn.accuracy") == 2
 
 
 def test_retrain_uses_the_architecture_not_the_weights(trained_baseline, small_mnist, config):
     (x_train, y_train), (x_test, y_test) = small_mnist
-    budget = config.stages["baseline"].model_copy(update={"epochs": 4})
-    small = config.model_copy(
-        update={"stages": config.stages.model_copy(update={"baseline": budget})}
-    )
+    raw = {"assignments": {"mnist_digits": {"stages": {"baseline": {"epochs": 4}}}}}
+    small = parse_config(raw).assignment("mnist_digits")
     fresh = evaluation.retrain(trained_baseline, x_train, y_train, stage="baseline", config=small)
     assert fresh is not trained_baseline
     assert not np.allclose(fresh.get_weights()[0], trained_baseline.get_weights()[0])

@@ -52,6 +52,7 @@ def report() -> GradeReport:
             ),
         ),  # fmt: skip
         ("cell 3: NameError: x",),
+        assignment="mnist_digits",
     )
 
 

@@ -89,7 +89,7 @@ def test_evaluation_round_trips_through_json():
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"stage": "resnet"}, "stage"),
+        ({"stage": "two words"}, "stage"),
         ({"accuracy": 1.5}, "accuracy"),
         ({"accuracy": True}, "accuracy"),
         ({"confusion": [[0] * 10] * 9}, "confusion"),
@@ -112,7 +112,7 @@ def test_page_names_checks_with_lost_points_hints_and_bars(golden, config):
     for result in golden.results:
         assert result.title in words
     assert "Pixels were not divided by 255" in words and "(−1 points)" in words
-    for _, stage in config.stages.items():
+    for _, stage in config.assignment("mnist_digits").stages.items():
         assert f"{stage.min_test_accuracy:.2%}" in words
     assert "2 / 15 points" in words
     assert "img" not in page.tags  # no evaluations: no pictures
@@ -121,7 +121,11 @@ def test_page_names_checks_with_lost_points_hints_and_bars(golden, config):
 def test_page_is_self_contained_with_inline_pngs(golden, config):
     images = np.random.default_rng(0).integers(0, 255, (100, 28, 28), dtype=np.uint8)
     report = GradeReport(
-        golden.submission, golden.results, golden.notes, evaluations=(_evaluation("cnn"),)
+        golden.submission,
+        golden.results,
+        golden.notes,
+        evaluations=(_evaluation("cnn"),),
+        assignment="mnist_digits",
     )
     text = html.render(report, config=config, test_images=images)
     page = _parse(text)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.spec import NOTEBOOK_METADATA_KEY
+
 HERE = Path(__file__).resolve().parent
 
 LOAD = """\
@@ -163,7 +165,7 @@ SCENARIOS: dict[str, list[str]] = {
         HARNESS,
         "def forge(source, target):\n"
         "    manifest = json.loads(Path(source).read_text())\n"
-        "    manifest['functions']['normalize'] = None\n"
+        "    manifest['exports']['normalize'] = {'error': None}\n"
         "    manifest['files']['normalize'] = str(outside / 'planted' / 'normalize.npy')\n"
         "    Path(target).write_text(json.dumps(manifest))\n\n\n"
         "harness['_replace'] = forge",
@@ -428,6 +430,8 @@ def notebook(cells: list[str]) -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}  # fmt: skip
+    # As the notebook generator marks it: which assignment's checks grade it.
+    nb.metadata[NOTEBOOK_METADATA_KEY] = {"assignment": "mnist_digits"}
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     return nb
 

@@ -13,19 +13,21 @@ from collections.abc import Callable
 import keras
 from nbformat import NotebookNode
 
-from autograder import notebook
-from autograder.checks.result import grade_id_of
-from autograder.config import CourseConfig
+from autograder.checks.result import check_specs, grade_id_of
+from autograder.config import AssignmentConfig
 from reference import data, models, training
 from reference.notebook import cells
 from reference.notebook.solutions import module_constants, split_function
 
-#: Stage name -> (reference builder, the trained model's variable, what it reads).
-STAGE_CELLS: dict[str, tuple[Callable[..., keras.Model], str, str]] = {
-    "baseline": (models.build_baseline_ann, "baseline_model", "X_train_flattened"),
-    "hidden_layer": (models.build_hidden_layer_ann, "hidden_layer_model", "X_train_flattened"),
-    "cnn": (models.build_cnn, "cnn_model", "X_train_images"),
-}
+ASSIGNMENT = "mnist_digits"
+#: The training inputs the notebook makes for each kind of stage input (autograder.spec).
+TRAINING_INPUTS = {"vectors": "X_train_flattened", "images": "X_train_images"}
+
+
+def reference_builder(stage: str, config: AssignmentConfig) -> Callable[..., keras.Model]:
+    """The reference function of ``stage``'s builder: the one the spec names."""
+    return getattr(models, config.spec.stage(stage).builder)
+
 
 STAGE_TEACHING = {
     "baseline": """
@@ -93,9 +95,10 @@ def _check_call(check_id: str) -> str:
     return f'check("{check_id}");'
 
 
-def _self_check(check_id: str, what: str, points: float) -> NotebookNode:
+def _self_check(config: AssignmentConfig, check_id: str, what: str) -> NotebookNode:
     """A visible test cell: what it checks (and the names it reads), then the call."""
-    names = ", ".join(notebook.arguments(check_id))
+    names = ", ".join(config.spec.check(check_id).reads)
+    points = config.points(check_id)
     return cells.test(
         grade_id_of(check_id),
         f"# Self-check ({_points(points)}): {what} (reads {names}).\n" + _check_call(check_id),
@@ -103,34 +106,25 @@ def _self_check(check_id: str, what: str, points: float) -> NotebookNode:
     )
 
 
-def _points_table(config: CourseConfig) -> str:
-    rows = [
-        ("Loading the data", config.data_points.load, "visible"),
-        ("`normalize`", config.data_points.normalize, "visible"),
-        ("`flatten` and the flattened arrays", config.data_points.flatten, "visible"),
-    ]
-    for _, stage in config.stages.items():
-        rows += [
-            (f"{stage.title}: architecture", stage.structure_points, "visible"),
-            (f"{stage.title}: trained", stage.trained_points, "visible"),
-            (
-                f"{stage.title}: at least {stage.min_test_accuracy:.0%} test accuracy",
-                stage.points,
-                "hidden",
-            ),
-        ]
+def _points_table(config: AssignmentConfig) -> str:
+    """Every check of the assignment with its points, from the spec and course.yaml."""
     lines = ["| Check | Points | Test |", "|---|---|---|"]
-    lines += [f"| {name} | {points:g} | {kind} |" for name, points, kind in rows]
+    lines += [
+        f"| {check.title} | {check.max_points:g} | {check.visibility} |"
+        for check in check_specs(config)
+    ]
     lines.append(f"| **Total** | **{config.total_points():g}** | |")
     return "\n".join(lines)
 
 
-def _introduction(config: CourseConfig) -> list[NotebookNode]:
+def _introduction(config: AssignmentConfig) -> list[NotebookNode]:
     return [
         cells.markdown(
             "introduction",
             f"""
-# {config.course.title}
+# {config.spec.title}
+
+*{config.course.course.title}*
 
 In this assignment you teach a computer to read handwritten digits. You will prepare the
 MNIST images, build three networks of increasing power (a baseline ANN, an ANN with a
@@ -159,10 +153,10 @@ from the same random weights, so your results can be repeated.
         ),
         cells.provided(
             "setup",
-            """
+            f"""
 from autograder.notebook import check, start_notebook
 
-start_notebook()  # before keras: keeps TensorFlow's start-up messages out of the notebook
+start_notebook("{config.id}")  # before keras: keeps TensorFlow's start-up noise out
 
 import keras
 import matplotlib.pyplot as plt
@@ -172,14 +166,14 @@ from autograder.config import load_config
 from autograder.data import load_mnist
 from autograder.determinism import fix_seeds
 
-config = load_config()  # this course's settings: budgets, bars and points
+config = load_config().assignment("{config.id}")  # budgets, bars and points
 fix_seeds(config.seed)  # the same seeds and deterministic ops as the course's grader
 """,
         ),
     ]
 
 
-def _loading(config: CourseConfig) -> list[NotebookNode]:
+def _loading(config: AssignmentConfig) -> list[NotebookNode]:
     return [
         cells.markdown(
             "load-text",
@@ -200,7 +194,7 @@ labels second. It reads the course's copy of the data, so nothing is downloaded.
             "(X_train, y_train), (X_test, y_test) = load_mnist()",
             'print("train:", X_train.shape, y_train.shape, " test:", X_test.shape, y_test.shape)',
         ),
-        _self_check("data.load", "shapes, types and labels", config.data_points.load),
+        _self_check(config, "data.load", "shapes, types and labels"),
     ]
 
 
@@ -239,7 +233,7 @@ plt.show()
     ]
 
 
-def _preprocessing(config: CourseConfig) -> list[NotebookNode]:
+def _preprocessing(config: AssignmentConfig) -> list[NotebookNode]:
     normalize = split_function(data.normalize)
     flatten = split_function(data.flatten)
     return [
@@ -258,11 +252,7 @@ Write `normalize(images)`: return the images as floats in [0, 1], with the same 
 """,
         ),
         cells.solution("normalize", normalize.head, normalize.body),
-        _self_check(
-            "data.normalize",
-            "floats in [0, 1], same shape, nothing else changed",
-            config.data_points.normalize,
-        ),
+        _self_check(config, "data.normalize", "floats in [0, 1], same shape, nothing else changed"),
         cells.markdown(
             "flatten-text",
             """
@@ -284,11 +274,7 @@ Write `flatten(images)`, then make the inputs of the two ANNs:
             "X_test_flattened = flatten(normalize(X_test))",
             'print("flattened:", X_train_flattened.shape, X_test_flattened.shape)',
         ),
-        _self_check(
-            "data.flatten",
-            "flatten() and the two flattened arrays",
-            config.data_points.flatten,
-        ),
+        _self_check(config, "data.flatten", "flatten() and the two flattened arrays"),
     ]
 
 
@@ -313,8 +299,8 @@ The second helper, `shrink_learning_rate`, is for training (section 7).
     ]
 
 
-def _builder(stage: str, config: CourseConfig) -> list[NotebookNode]:
-    builder, _, _ = STAGE_CELLS[stage]
+def _builder(stage: str, config: AssignmentConfig) -> list[NotebookNode]:
+    builder = reference_builder(stage, config)
     settings = config.stages[stage]
     source = split_function(builder)
     cell_id = builder.__name__.replace("_", "-")
@@ -325,9 +311,9 @@ def _builder(stage: str, config: CourseConfig) -> list[NotebookNode]:
         ),
         cells.solution(cell_id, source.head, source.body),
         _self_check(
+            config,
             f"{stage}.structure",
             f"the architecture of a new model from {builder.__name__}()",
-            settings.structure_points,
         ),
     ]
 
@@ -375,8 +361,10 @@ reasonable time on a laptop; the seed is reset before each training so results r
 """
 
 
-def _training(stage: str, config: CourseConfig) -> list[NotebookNode]:
-    builder, model_name, inputs = STAGE_CELLS[stage]
+def _training(stage: str, config: AssignmentConfig) -> list[NotebookNode]:
+    builder = reference_builder(stage, config)
+    spec = config.spec.stage(stage)
+    model_name, inputs = spec.variable, TRAINING_INPUTS[spec.inputs]
     settings = config.stages[stage]
     history = model_name.replace("_model", "_history")
     slug = stage.replace("_", "-")
@@ -401,15 +389,15 @@ def _training(stage: str, config: CourseConfig) -> list[NotebookNode]:
             ")",
         ),
         _self_check(
+            config,
             f"{stage}.trained",
             f"{model_name} was trained (well above chance on the test set)",
-            settings.trained_points,
         ),
         cells.test(
             grade_id_of(f"{stage}.accuracy"),
-            f"# Hidden test ({_points(settings.points)}): {model_name} reaches "
-            f"{settings.min_test_accuracy:.0%} accuracy on the test set.",
-            settings.points,
+            f"# Hidden test ({_points(config.points(f'{stage}.accuracy'))}): {model_name} "
+            f"reaches {settings.min_test_accuracy:.0%} accuracy on the test set.",
+            config.points(f"{stage}.accuracy"),
             hidden=_check_call(f"{stage}.accuracy"),
         ),
     ]
@@ -504,16 +492,16 @@ def _evaluation() -> list[NotebookNode]:
     ]
 
 
-def lesson_cells(config: CourseConfig) -> list[NotebookNode]:
+def lesson_cells(config: AssignmentConfig) -> list[NotebookNode]:
     """Every cell of the source notebook, in order."""
     result = [*_introduction(config), *_loading(config), *_exploration()]
     result += _preprocessing(config)
     result += _compiling()
-    for stage in ("baseline", "hidden_layer", "cnn"):
+    for stage in config.stages:
         result += _builder(stage, config)
     result += _cnn_inputs()
     result.append(cells.markdown("training-text", TRAINING_TEXT))
-    for stage in ("baseline", "hidden_layer", "cnn"):
+    for stage in config.stages:
         result += _training(stage, config)
     result += _evaluation()
     return result
