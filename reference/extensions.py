@@ -10,6 +10,7 @@ returns a new compiled model for 28x28x1 inputs in [0, 1]; training uses
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +20,7 @@ import keras_tuner
 import numpy as np
 
 from autograder import tf_data
-from reference.training import LOSS, METRICS, compile_model, set_seed
+from reference.training import LOSS, METRICS, compile_model
 
 INPUT_SHAPE = (28, 28, 1)
 NUM_CLASSES = 10
@@ -208,13 +209,30 @@ class TunableModel(keras_tuner.HyperModel):
         self.seed = seed
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        set_seed(self.seed)
+        keras.utils.set_random_seed(self.seed)
         return build_tunable_model(hp)
 
     def fit(
         self, hp: keras_tuner.HyperParameters, model: keras.Model, *args, **kwargs
     ) -> keras.callbacks.History:
         return model.fit(*args, batch_size=hp.Choice("batch_size", TUNING_BATCH_SIZES), **kwargs)
+
+
+def make_tuner(*, max_trials: int, seed: int, directory: str | None = None) -> keras_tuner.Tuner:
+    """A KerasTuner random search over TunableModel, scored on validation accuracy.
+
+    KerasTuner records every trial in ``directory`` (a new temporary folder unless
+    given), so each run of the notebook searches afresh.
+    """
+    return keras_tuner.RandomSearch(
+        TunableModel(seed),
+        objective=TUNING_OBJECTIVE,
+        max_trials=max_trials,
+        seed=seed,
+        directory=directory or tempfile.mkdtemp(prefix="keras-tuner-"),
+        project_name=TUNING_PROJECT,
+        overwrite=True,
+    )
 
 
 @dataclass(frozen=True)
