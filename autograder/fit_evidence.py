@@ -18,6 +18,12 @@ MAX_CALLS = 8
 WRAPPED = ("fit", "evaluate")
 MAX_TEXT = 300
 _ATTRIBUTE = "_autograder_fit_calls"
+#: Rows of each fit's validation data that are fingerprinted, and fits remembered.
+VALIDATION_ROWS = 8
+MAX_VALIDATION_FITS = 64
+#: Fingerprints of the first validation rows of every fit() in the process (a tuner's
+#: trials included): what a search chose on, for the "tuned on the test set" hint.
+_validation_fingerprints: list[list[str]] = []
 
 #: Taken now, before any student code runs.
 _getattr = getattr
@@ -72,6 +78,36 @@ def _accuracy(result: Any) -> float | None:
         return None
 
 
+def image_fingerprints(rows: Any) -> list[str]:
+    """A digest of each row as the raw 0-255 image it shows (normalized rows scaled back),
+    so the trusted side can look it up among the training and test images."""
+    import hashlib
+
+    import numpy as np
+
+    values = np.asarray(rows, dtype="float64")
+    if values.ndim < 2 or values[0].size != 784:
+        return []
+    values = values.reshape(len(values), 784)
+    scale = 255.0 if values.size and values.max() <= 1.0 else 1.0
+    images = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
+    return [hashlib.sha256(image.tobytes()).hexdigest()[:32] for image in images]
+
+
+def _record_validation(kwargs: dict[str, Any]) -> None:
+    data = kwargs.get("validation_data")
+    if not isinstance(data, tuple | list) or not data:
+        return
+    if len(_validation_fingerprints) < MAX_VALIDATION_FITS:
+        rows = data[0][:VALIDATION_ROWS]
+        _validation_fingerprints.append(image_fingerprints(rows))
+
+
+def validation_fingerprints() -> list[list[str]]:
+    """What :func:`_record_validation` saw, one list per fit() with validation data."""
+    return [list(entry) for entry in _validation_fingerprints if isinstance(entry, list)]
+
+
 def _wrap(keras: Any, method: str) -> None:
     """Replace ``keras.Model.<method>`` by a wrapper that records each call on the model."""
     original = _getattr(keras.Model, method)
@@ -81,6 +117,8 @@ def _wrap(keras: Any, method: str) -> None:
     def wrapper(self: Any, x: Any = None, y: Any = None, *args: Any, **kwargs: Any) -> Any:
         record: dict[str, Any] = {"kind": method, "loss": _loss_name(self)}
         try:
+            if method == "fit":
+                _record_validation(kwargs)
             record["x"] = _describe_array(x)
             record["y"] = _describe_array(y)
             record["input_shape"] = _input_shape(self)

@@ -294,6 +294,12 @@ def _trusted_validation(check: Check, exported: _Exported) -> CheckResult:
     )  # fmt: skip
     x_head, y_head = (None if head is None else head.head for head in heads)
     canon = exported.canon
+    tuners = [export.name for export in exported.config.spec.exports if export.kind == "tuner"]
+    searched = tuple(
+        fingerprint
+        for name in tuners
+        for fingerprint in extensions.Search.from_export(exported.entry(name)).validation
+    )
     return extensions.check_tuning_validation(
         x_head,
         y_head,
@@ -301,6 +307,7 @@ def _trusted_validation(check: Check, exported: _Exported) -> CheckResult:
         train_labels=canon.y_train,
         config=exported.config,
         problem=problem,
+        searched=searched,
     )
 
 

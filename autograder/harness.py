@@ -60,6 +60,7 @@ _getpid = os.getpid
 _unlink = os.unlink
 _exit = os._exit
 _trials_of = tuning.trials_of
+_validation_fingerprints = fit_evidence.validation_fingerprints
 
 
 class CellTimeout(BaseException):
@@ -276,6 +277,7 @@ def _export_tuner(name: str, namespace: dict[str, Any]) -> dict[str, Any]:
     try:
         info["trials"] = [_plain(trial) for trial in _trials_of(tuner)[:MAX_TRIALS]]
         info["objective"] = _text(getattr(tuner.oracle.objective, "name", ""))[:100]
+        info["validation_fingerprints"] = _validation_fingerprints()
     except BaseException as exc:  # noqa: BLE001
         info["error"] = f"the trials of {name} could not be read: {_describe(exc)}"
     return info

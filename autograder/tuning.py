@@ -21,6 +21,16 @@ SEARCHED = ("batch_size", "learning_rate", "optimizer")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 
+def split_indices(
+    count: int, *, train_images: int, validation_images: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of the search and the validation part of ``count`` training images."""
+    if train_images + validation_images > count:
+        raise ValueError(f"cannot take {train_images} + {validation_images} images from {count}")
+    order = np.random.default_rng(seed).permutation(count)
+    return order[:train_images], order[train_images : train_images + validation_images]
+
+
 def split_validation(
     images: np.ndarray,
     labels: np.ndarray,
@@ -35,13 +45,9 @@ def split_validation(
     images, labels = np.asarray(images), np.asarray(labels)
     if len(images) != len(labels):
         raise ValueError(f"{len(images)} images but {len(labels)} labels")
-    if train_images + validation_images > len(images):
-        raise ValueError(
-            f"cannot take {train_images} + {validation_images} images from {len(images)}"
-        )
-    order = np.random.default_rng(seed).permutation(len(images))
-    search = order[:train_images]
-    validation = order[train_images : train_images + validation_images]
+    search, validation = split_indices(
+        len(images), train_images=train_images, validation_images=validation_images, seed=seed
+    )
     return images[search], labels[search], images[validation], labels[validation]
 
 

@@ -29,38 +29,21 @@ if TYPE_CHECKING:
     import keras
     import numpy as np
 
+    from autograder.config import Stage
+
     Split = tuple[np.ndarray, np.ndarray]  # normalized (n, 28, 28, 1) images and labels
 
-# Training budgets per model (to move into course.yaml). "digits_cnn" is the first
-# assignment's CNN with its course budget; the augmented CNN gets exactly the same one.
-BUDGETS: dict[str, dict[str, float | int]] = {
-    "digits_cnn": {
-        "epochs": 3,
-        "batch_size": 128,
-        "learning_rate": 0.002,
-        "learning_rate_decay": 0.5,
-    },
-    "augmented_cnn": {
-        "epochs": 3,
-        "batch_size": 128,
-        "learning_rate": 0.002,
-        "learning_rate_decay": 0.5,
-    },
-    "lenet5": {"epochs": 5, "batch_size": 128, "learning_rate": 0.003, "learning_rate_decay": 0.6},
-    "resnet": {"epochs": 4, "batch_size": 128, "learning_rate": 0.003, "learning_rate_decay": 0.5},
-}
-# The search: trials of one epoch on the first `images` training digits, a fifth of them
-# held out for validation; then the best configuration re-trained on all 60,000, with the
-# learning rate shrinking per epoch like LeNet-5's budget.
-TUNING_BUDGET: dict[str, float | int] = {
-    "trials": 6,
-    "epochs": 1,
-    "images": 15_000,
-    "validation_fraction": 0.2,
-    "retrain_epochs": 3,
-    "retrain_learning_rate_decay": 0.6,
-}
+#: Epochs of the chosen configuration's re-training on all 60,000 images (a bench-only
+#: figure: the assignment re-trains it on the search images, with the search's budget).
+RETRAIN_EPOCHS = 3
 MODELS = ("digits_cnn", "augmented_cnn", "lenet5", "resnet", "tuning")
+#: Where each model's budget lives in course.yaml: (assignment, stage).
+STAGES = {
+    "digits_cnn": ("mnist_digits", "cnn"),
+    "augmented_cnn": ("mnist_extensions", "augmented_cnn"),
+    "lenet5": ("mnist_extensions", "lenet5"),
+    "resnet": ("mnist_extensions", "resnet"),
+}
 
 
 class Row(NamedTuple):
@@ -78,7 +61,7 @@ class Row(NamedTuple):
 def train_and_measure(
     name: str,
     model: keras.Model,
-    budget: dict[str, float | int],
+    budget: Stage | dict[str, float | int],
     train: Split,
     test: Split,
     perturbed: Split,
@@ -87,13 +70,14 @@ def train_and_measure(
     """Train ``model`` with ``budget`` and measure it on the plain and the perturbed test set."""
     from reference import evaluation, training
 
+    values = budget if isinstance(budget, dict) else budget.model_dump()
     run = training.train_model(
         model,
         *train,
-        epochs=int(budget["epochs"]),
-        batch_size=int(budget["batch_size"]),
+        epochs=int(values["epochs"]),
+        batch_size=int(values["batch_size"]),
         seed=seed,
-        learning_rate_decay=float(budget.get("learning_rate_decay", 1.0)),
+        learning_rate_decay=float(values.get("learning_rate_decay", 1.0)),
         verbose=0,
     )
     return Row(
@@ -114,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
     args = parser.parse_args(argv)
     try:
-        config = load_config(args.config)
+        course = load_config(args.config)
+        config = course.assignment("mnist_extensions")
         import keras
         import tensorflow as tf
 
@@ -132,45 +117,40 @@ def main(argv: list[str] | None = None) -> int:
     train = (data.normalize(x_train).reshape(-1, 28, 28, 1), y_train)
     test = (data.normalize(x_test).reshape(-1, 28, 28, 1), y_test)
     perturbed = (data.normalize(x_perturbed).reshape(-1, 28, 28, 1), y_test)
-    builders = {
-        "digits_cnn": models.build_cnn,
-        "augmented_cnn": extensions.build_augmented_cnn,
-        "lenet5": extensions.build_lenet5,
-        "resnet": extensions.build_resnet,
-    }
 
     rows: list[Row] = []
     for name in args.models:
         if name == "tuning":
             continue
         print(f"training {name} ...", file=sys.stderr, flush=True)
-        budget = BUDGETS[name]
+        assignment, stage = STAGES[name]
+        settings = course.assignment(assignment)
+        budget = settings.stages[stage]
+        builder = getattr(models if assignment == "mnist_digits" else extensions,
+                          settings.spec.stage(stage).builder)  # fmt: skip
         training.set_seed(seed)
-        model = builders[name](learning_rate=float(budget["learning_rate"]))
+        model = builder(learning_rate=budget.learning_rate)
         rows.append(train_and_measure(name, model, budget, train, test, perturbed, seed))
 
     tuning = None
     if "tuning" in args.models:
         print("tuning ...", file=sys.stderr, flush=True)
-        subset = int(TUNING_BUDGET["images"])
+        budget_of_search = config.tuning
+        subset = budget_of_search.train_images + budget_of_search.validation_images
         with tempfile.TemporaryDirectory(prefix="tuning-") as directory:
             tuning = extensions.tune_hyperparameters(
                 train[0][:subset],
                 train[1][:subset],
-                trials=int(TUNING_BUDGET["trials"]),
-                epochs=int(TUNING_BUDGET["epochs"]),
+                trials=budget_of_search.max_trials,
+                epochs=budget_of_search.epochs,
                 seed=seed,
                 directory=directory,
-                validation_fraction=float(TUNING_BUDGET["validation_fraction"]),
+                validation_fraction=budget_of_search.validation_images / subset,
             )
         print("re-training the best configuration ...", file=sys.stderr, flush=True)
         training.set_seed(seed)
         model = extensions.build_tuned_model(tuning.best)
-        budget = {
-            "epochs": TUNING_BUDGET["retrain_epochs"],
-            "batch_size": tuning.best["batch_size"],
-            "learning_rate_decay": TUNING_BUDGET["retrain_learning_rate_decay"],
-        }
+        budget = {"epochs": RETRAIN_EPOCHS, "batch_size": tuning.best["batch_size"]}
         rows.append(train_and_measure("tuned_lenet5", model, budget, train, test, perturbed, seed))
 
     header = ("model", "parameters", "epochs", "batch", "train s", "test accuracy", "perturbed")
@@ -189,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         names = [key for key in tuning.trials[0] if key != "val_accuracy"]
         print(
             f"\nKerasTuner random search: {len(tuning.trials)} trials x "
-            f"{TUNING_BUDGET['epochs']} epoch on {TUNING_BUDGET['images']:,} training images "
+            f"{config.tuning.epochs} epoch on {subset:,} training images "
             f"({len(tuning.validation_indices):,} of them held out), {tuning.seconds:.1f} s\n"
         )
         print("| trial | " + " | ".join(names) + " | val accuracy |")

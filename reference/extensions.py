@@ -19,7 +19,7 @@ import keras
 import keras_tuner
 import numpy as np
 
-from autograder import tf_data
+from autograder import tf_data, tuning
 from reference.training import LOSS, METRICS, compile_model
 
 INPUT_SHAPE = (28, 28, 1)
@@ -265,20 +265,15 @@ def tune_hyperparameters(
     """
     if not 0 < validation_fraction < 1:
         raise ValueError(f"validation_fraction must be between 0 and 1, got {validation_fraction}")
-    order = np.random.default_rng(seed).permutation(len(images))
     validation_size = max(1, round(len(images) * validation_fraction))
-    validation_indices = np.sort(order[:validation_size])
-    fit_indices = np.sort(order[validation_size:])
-    tf_data.disable_numpy_autotune()  # no stalls at epoch ends, as in train_model
-    tuner = keras_tuner.RandomSearch(
-        TunableModel(seed),
-        objective=TUNING_OBJECTIVE,
-        max_trials=trials,
+    fit_indices, validation_indices = tuning.split_indices(
+        len(images),
+        train_images=len(images) - validation_size,
+        validation_images=validation_size,
         seed=seed,
-        directory=str(directory),
-        project_name=TUNING_PROJECT,
-        overwrite=True,
-    )
+    )  # the kit's split, as the notebook's split_validation() and the grader make it
+    tf_data.disable_numpy_autotune()  # no stalls at epoch ends, as in train_model
+    tuner = make_tuner(max_trials=trials, seed=seed, directory=str(directory))
     start = time.perf_counter()
     tuner.search(
         images[fit_indices],

@@ -22,8 +22,14 @@ Builder = Callable[..., keras.Model]
 
 
 def builder_of(stage: str, config: AssignmentConfig) -> Builder:
-    """The reference builder the assignment's spec names for ``stage``."""
-    return getattr(models, config.spec.stage(stage).builder)
+    """The reference builder the assignment's spec names for ``stage`` (in the first
+    assignment's models module, else in the extensions' reference)."""
+    name = config.spec.stage(stage).builder
+    if hasattr(models, name):
+        return getattr(models, name)
+    from reference import extensions
+
+    return getattr(extensions, name)
 
 
 @dataclass(frozen=True)

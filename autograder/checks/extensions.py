@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autograder import tuning
+from autograder import fit_evidence, tuning
 from autograder.checks.architectures import AUGMENTATION_LAYERS, augmentation_missing, layer_names
 from autograder.checks.hints import Advice, advise
 from autograder.checks.result import CheckResult, spec_for
@@ -121,6 +121,8 @@ class Search:
     objective: str = ""
     error: str | None = None
     defined: bool = True
+    #: Fingerprints of the validation images each fit() of the search was given (clues).
+    validation: tuple[str, ...] = ()
 
     @classmethod
     def from_export(cls, info: Mapping[str, object]) -> Search:
@@ -129,10 +131,18 @@ class Search:
             return cls(defined=False)
         error = info.get("error")
         objective = info.get("objective")
+        raw = info.get("validation_fingerprints")
+        fingerprints = tuple(
+            str(item)[:64]
+            for entry in (raw if isinstance(raw, list) else [])[:64]
+            if isinstance(entry, list)
+            for item in entry[:16]
+        )
         return cls(
             tuning.trials_from_export(info.get("trials")),
             str(objective)[:100] if isinstance(objective, str) else "",
             str(error)[:400] if error is not None else None,
+            validation=fingerprints,
         )
 
 
@@ -187,6 +197,7 @@ class ImageIndex:
     def __init__(self, train: np.ndarray, test: np.ndarray) -> None:
         self.train = {image.tobytes(): i for i, image in enumerate(np.asarray(train, np.uint8))}
         self.test = {image.tobytes(): i for i, image in enumerate(np.asarray(test, np.uint8))}
+        self.test_fingerprints = set(fit_evidence.image_fingerprints(np.asarray(test)))
 
     @staticmethod
     def raw(rows: np.ndarray) -> np.ndarray | None:
@@ -206,10 +217,19 @@ def check_tuning_validation(
     train_labels: np.ndarray,
     config: AssignmentConfig,
     problem: str | None = None,
+    searched: Sequence[str] = (),
 ) -> CheckResult:
     """The first rows of X_val, y_val are training images with their labels, none of them
-    a test image: the search chose on data carved from the training set."""
+    a test image, and the search's fit() calls were given no test images as validation
+    data (``searched``: their fingerprints, see autograder.fit_evidence): the search chose
+    on data carved from the training set."""
     spec = spec_for("tuning.validation", config)
+    if any(fingerprint in index.test_fingerprints for fingerprint in searched):
+        return spec.failed(
+            "The search's trials were scored on test images (validation_data held test "
+            "digits): the configuration was chosen on the test set.",
+            advise("tuned_on_test_set"),
+        )
     if x_head is None or y_head is None:
         return spec.failed(
             problem or "X_val and y_val are not both defined.",

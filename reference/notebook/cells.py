@@ -12,6 +12,9 @@ from __future__ import annotations
 import nbformat
 from nbformat import NotebookNode
 
+from autograder.checks.result import check_specs, grade_id_of, spec_for
+from autograder.config import AssignmentConfig
+
 SCHEMA_VERSION = 3
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
 END_SOLUTION = "### END SOLUTION"
@@ -92,3 +95,67 @@ def test(cell_id: str, source: str, points: float, *, hidden: str = "") -> Noteb
     cell.metadata["editable"] = False
     cell.metadata["deletable"] = False
     return cell
+
+
+def _points(value: float) -> str:
+    return f"{value:g} point" + ("" if value == 1 else "s")
+
+
+def _check_call(check_id: str) -> str:
+    """The one line a test cell runs: the shared check, on the notebook's own names."""
+    return f'check("{check_id}");'
+
+
+def self_check(config: AssignmentConfig, check_id: str, what: str) -> NotebookNode:
+    """A visible test cell: what it checks (and the names it reads), then the call."""
+    names = ", ".join(config.spec.check(check_id).reads)
+    points = config.points(check_id)
+    return test(
+        grade_id_of(check_id),
+        f"# Self-check ({_points(points)}): {what} (reads {names}).\n" + _check_call(check_id),
+        points,
+    )
+
+
+def hidden_check(config: AssignmentConfig, check_id: str, what: str = "") -> NotebookNode:
+    """A test cell whose call nbgrader hides from students: it says what it checks (the
+    check's title unless ``what`` says more)."""
+    spec = spec_for(check_id, config)
+    return test(
+        grade_id_of(check_id),
+        f"# Hidden test ({_points(spec.max_points)}): {what or spec.title}.",
+        spec.max_points,
+        hidden=_check_call(check_id),
+    )
+
+
+def points_table(config: AssignmentConfig) -> str:
+    """Every check of the assignment with its points, from the spec and course.yaml."""
+    lines = ["| Check | Points | Test |", "|---|---|---|"]
+    lines += [
+        f"| {check.title} | {check.max_points:g} | {check.visibility} |"
+        for check in check_specs(config)
+    ]
+    lines.append(f"| **Total** | **{config.total_points():g}** | |")
+    return "\n".join(lines)
+
+
+def setup(
+    config: AssignmentConfig, *, libraries: tuple[str, ...] = (), kit: tuple[str, ...] = ()
+) -> NotebookNode:
+    """The first code cell of every assignment: its id (whose checks the test cells run),
+    TensorFlow started quietly, the imports, this assignment's settings and the seeds.
+    ``libraries`` and ``kit`` are extra import lines, standard or third-party and the kit's."""
+    third_party = sorted({"import keras", "import matplotlib.pyplot as plt",
+                          "import numpy as np", *libraries})  # fmt: skip
+    own = sorted({"from autograder.config import load_config",
+                  "from autograder.data import load_mnist",
+                  "from autograder.determinism import fix_seeds", *kit})  # fmt: skip
+    return provided(
+        "setup",
+        "from autograder.notebook import check, start_notebook\n\n"
+        f'start_notebook("{config.id}")  # before keras: keeps TensorFlow\'s start-up noise out'
+        "\n\n" + "\n".join(third_party) + "\n\n" + "\n".join(own) + "\n\n"
+        f'config = load_config().assignment("{config.id}")  # budgets, bars and points\n'
+        "fix_seeds(config.seed)  # the same seeds and deterministic ops as the course's grader",
+    )

@@ -60,3 +60,8 @@ def body_lines(function: Callable) -> list[str]:
     """The distinctive code lines of ``function``'s body (for scanning a release)."""
     lines = (line.strip() for line in split_function(function).body.split("\n"))
     return [line for line in lines if len(line) >= 10 and any(ch.isalpha() for ch in line)]
+
+
+def class_source(cls: type) -> str:
+    """A class's source, for a provided cell (a KerasTuner hypermodel, say)."""
+    return textwrap.dedent(inspect.getsource(cls)).rstrip("\n")

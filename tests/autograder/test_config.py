@@ -36,7 +36,7 @@ def test_repository_course_yaml_is_valid_and_matches_the_documented_bars() -> No
     assert config.stages["baseline"].min_test_accuracy == 0.92
     assert config.stages["hidden_layer"].min_test_accuracy == 0.95
     assert config.stages["cnn"].min_test_accuracy == 0.98
-    assert list(config.course.assignments) == [DIGITS]
+    assert list(config.course.assignments) == [DIGITS, "mnist_extensions"]
 
 
 def test_empty_file_gives_all_defaults(tmp_path: Path) -> None:

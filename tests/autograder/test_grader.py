@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from autograder.checks.result import is_test_cell
+from autograder.config import ConfigError, find_assignment
 from autograder.grader import GradingError, SubmissionUnreadable, grade_submission, read_cells
 
 
@@ -87,3 +88,27 @@ def test_plain_text_drops_terminal_escapes():
     keras_style = "\x1b[1mValueError\x1b[0m: Input \x1b[31m0\x1b[0m is wrong\n\ttab kept"
     assert plain_text(keras_style) == "ValueError: Input 0 is wrong\n\ttab kept"
     assert plain_text("\x1b]8;;http://x\x07link\x1b]8;;\x07 \x00\x7f") == "link "
+
+
+def test_the_assignment_comes_from_the_flag_the_metadata_the_folder_or_not_at_all(
+    tmp_path, helpers
+):
+    config = helpers.course_config()
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["autograder"] = {"assignment": "mnist_extensions"}
+    tagged = _write(tmp_path / "anything.ipynb", [nbformat.v4.new_code_cell("1")])
+    nbformat.write(notebook, tagged)
+    assert find_assignment(tagged, config) == "mnist_extensions"
+    assert find_assignment(tagged, config, "mnist_digits") == "mnist_digits"  # the flag wins
+    folder = tmp_path / "alice" / "mnist_digits"
+    folder.mkdir(parents=True)
+    (folder / "work.ipynb").write_text("not even JSON")
+    assert find_assignment(folder / "work.ipynb", config) == "mnist_digits"
+    loose = tmp_path / "loose.ipynb"
+    loose.write_text("not even JSON")
+    with pytest.raises(ConfigError, match="pass --assignment"):
+        find_assignment(loose, config)
+    with pytest.raises(GradingError, match="pass --assignment"):
+        grade_submission(loose, config=config, workdir=tmp_path)
+    with pytest.raises(ConfigError, match="not an assignment of this course"):
+        find_assignment(loose, config, "mnist_letters")

@@ -80,6 +80,18 @@ def test_committed_notebook_matches_the_generator(kit_config):
     assert problem is None, problem
 
 
+@pytest.mark.parametrize("assignment", sorted(load_config(REPO_ROOT / "course.yaml").assignments))
+def test_every_assignments_notebook_matches_the_generator(assignment):
+    config = load_config(REPO_ROOT / "course.yaml").assignment(assignment)
+    notebook = build_notebook(config)
+    assert notebook.metadata["autograder"] == {"assignment": assignment}
+    assert drift(config, source_notebook_path(config, REPO_ROOT / "assignments")) is None
+    graded = [c for c in notebook.cells if _nbgrader(c).get("grade")]
+    assert sorted(_nbgrader(c)["grade_id"] for c in graded) == sorted(
+        grade_id_of(check.id) for check in config.spec.checks
+    )
+
+
 def test_generation_is_deterministic(kit_config):
     first = nbformat.writes(build_notebook(kit_config))
     assert nbformat.writes(build_notebook(kit_config)) == first
@@ -98,9 +110,22 @@ def test_drift_names_the_command_to_run(kit_config, tmp_path):
 def test_check_command_exit_codes(kit_config, tmp_path, capsys):
     path = tmp_path / "nb.ipynb"
     config_file = str(REPO_ROOT / "course.yaml")
-    assert generator_main(["--config", config_file, "--output", str(path), "--check"]) == 1
-    assert generator_main(["--config", config_file, "--output", str(path)]) == 0
-    assert generator_main(["--config", config_file, "--output", str(path), "--check"]) == 0
+    assert (
+        generator_main(
+            ["--config", config_file, "--assignment", DIGITS, "--output", str(path), "--check"]
+        )
+        == 1
+    )
+    assert (
+        generator_main(["--config", config_file, "--assignment", DIGITS, "--output", str(path)])
+        == 0
+    )
+    assert (
+        generator_main(
+            ["--config", config_file, "--assignment", DIGITS, "--output", str(path), "--check"]
+        )
+        == 0
+    )
     assert "up to date" in capsys.readouterr().out
 
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 import keras
 from nbformat import NotebookNode
 
-from autograder.checks.result import check_specs, grade_id_of
 from autograder.config import AssignmentConfig
 from reference import data, models, training
 from reference.notebook import cells
@@ -86,37 +85,6 @@ Write `build_cnn()`: `keras.Input(shape=(28, 28, 1))`, convolution and pooling l
 }
 
 
-def _points(value: float) -> str:
-    return f"{value:g} point" + ("" if value == 1 else "s")
-
-
-def _check_call(check_id: str) -> str:
-    """The one line a test cell runs: the shared check, on the notebook's own names."""
-    return f'check("{check_id}");'
-
-
-def _self_check(config: AssignmentConfig, check_id: str, what: str) -> NotebookNode:
-    """A visible test cell: what it checks (and the names it reads), then the call."""
-    names = ", ".join(config.spec.check(check_id).reads)
-    points = config.points(check_id)
-    return cells.test(
-        grade_id_of(check_id),
-        f"# Self-check ({_points(points)}): {what} (reads {names}).\n" + _check_call(check_id),
-        points,
-    )
-
-
-def _points_table(config: AssignmentConfig) -> str:
-    """Every check of the assignment with its points, from the spec and course.yaml."""
-    lines = ["| Check | Points | Test |", "|---|---|---|"]
-    lines += [
-        f"| {check.title} | {check.max_points:g} | {check.visibility} |"
-        for check in check_specs(config)
-    ]
-    lines.append(f"| **Total** | **{config.total_points():g}** | |")
-    return "\n".join(lines)
-
-
 def _introduction(config: AssignmentConfig) -> list[NotebookNode]:
     return [
         cells.markdown(
@@ -137,7 +105,7 @@ run it as often as you like. Some tests are hidden: they check that each trained
 reaches its accuracy bar, and they run when your notebook is graded. Run the notebook top
 to bottom (*Kernel > Restart & Run All*) before you submit: it is graded that way.
 
-{_points_table(config)}
+{cells.points_table(config)}
 """,
         ),
         cells.markdown(
@@ -151,25 +119,7 @@ course configuration, loaded once here. Fixing the random seed makes every run s
 from the same random weights, so your results can be repeated.
 """,
         ),
-        cells.provided(
-            "setup",
-            f"""
-from autograder.notebook import check, start_notebook
-
-start_notebook("{config.id}")  # before keras: keeps TensorFlow's start-up noise out
-
-import keras
-import matplotlib.pyplot as plt
-import numpy as np
-
-from autograder.config import load_config
-from autograder.data import load_mnist
-from autograder.determinism import fix_seeds
-
-config = load_config().assignment("{config.id}")  # budgets, bars and points
-fix_seeds(config.seed)  # the same seeds and deterministic ops as the course's grader
-""",
-        ),
+        cells.setup(config),
     ]
 
 
@@ -194,7 +144,7 @@ labels second. It reads the course's copy of the data, so nothing is downloaded.
             "(X_train, y_train), (X_test, y_test) = load_mnist()",
             'print("train:", X_train.shape, y_train.shape, " test:", X_test.shape, y_test.shape)',
         ),
-        _self_check(config, "data.load", "shapes, types and labels"),
+        cells.self_check(config, "data.load", "shapes, types and labels"),
     ]
 
 
@@ -252,7 +202,9 @@ Write `normalize(images)`: return the images as floats in [0, 1], with the same 
 """,
         ),
         cells.solution("normalize", normalize.head, normalize.body),
-        _self_check(config, "data.normalize", "floats in [0, 1], same shape, nothing else changed"),
+        cells.self_check(
+            config, "data.normalize", "floats in [0, 1], same shape, nothing else changed"
+        ),
         cells.markdown(
             "flatten-text",
             """
@@ -274,7 +226,7 @@ Write `flatten(images)`, then make the inputs of the two ANNs:
             "X_test_flattened = flatten(normalize(X_test))",
             'print("flattened:", X_train_flattened.shape, X_test_flattened.shape)',
         ),
-        _self_check(config, "data.flatten", "flatten() and the two flattened arrays"),
+        cells.self_check(config, "data.flatten", "flatten() and the two flattened arrays"),
     ]
 
 
@@ -310,7 +262,7 @@ def _builder(stage: str, config: AssignmentConfig) -> list[NotebookNode]:
             STAGE_TEACHING[stage].format(bar=settings.min_test_accuracy),
         ),
         cells.solution(cell_id, source.head, source.body),
-        _self_check(
+        cells.self_check(
             config,
             f"{stage}.structure",
             f"the architecture of a new model from {builder.__name__}()",
@@ -388,17 +340,15 @@ def _training(stage: str, config: AssignmentConfig) -> list[NotebookNode]:
             "    verbose=2,\n"
             ")",
         ),
-        _self_check(
+        cells.self_check(
             config,
             f"{stage}.trained",
             f"{model_name} was trained (well above chance on the test set)",
         ),
-        cells.test(
-            grade_id_of(f"{stage}.accuracy"),
-            f"# Hidden test ({_points(config.points(f'{stage}.accuracy'))}): {model_name} "
-            f"reaches {settings.min_test_accuracy:.0%} accuracy on the test set.",
-            config.points(f"{stage}.accuracy"),
-            hidden=_check_call(f"{stage}.accuracy"),
+        cells.hidden_check(
+            config,
+            f"{stage}.accuracy",
+            f"{model_name} reaches {settings.min_test_accuracy:.0%} accuracy on the test set",
         ),
     ]
 

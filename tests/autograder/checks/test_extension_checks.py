@@ -6,7 +6,7 @@ from __future__ import annotations
 import keras
 import pytest
 
-from autograder import tuning
+from autograder import fit_evidence, tuning
 from autograder.checks import extensions, models
 from autograder.checks.evaluation import Measurement
 from autograder.config import parse_config
@@ -169,6 +169,15 @@ def test_validation_from_the_test_set_is_named(config, mnist):
         x_test[:16] / 255.0, y_test[:16], index=index, train_labels=y_train, config=config
     )
     assert leaked.hint_category == "tuned_on_test_set"
+    searched = fit_evidence.image_fingerprints(x_test[:8] / 255.0)  # what fit() was given
+    result = extensions.check_tuning_validation(
+        x_val, y_val, index=index, train_labels=y_train, config=config, searched=searched
+    )
+    assert result.hint_category == "tuned_on_test_set"
+    honest = fit_evidence.image_fingerprints(x_val[:8])
+    assert extensions.check_tuning_validation(
+        x_val, y_val, index=index, train_labels=y_train, config=config, searched=honest
+    ).passed
     shuffled = extensions.check_tuning_validation(
         x_val, y_val[::-1], index=index, train_labels=y_train, config=config
     )
