@@ -49,11 +49,11 @@ bench: install  ## timing tables: the reference models, the solved notebook, cla
 	$(BIN)/python bench/notebook.py
 	$(BIN)/python bench/grading.py
 
-notebook: install  ## regenerate the source notebook from reference/ and course.yaml
-	$(BIN)/python -m reference.notebook
+notebook: install  ## regenerate every source notebook from reference/ and course.yaml
+	$(BIN)/python -m authoring
 
 student-package: install  ## the wheel students install: autograder + course.yaml, no reference/
-	$(BIN)/python -m reference.student_package
+	$(BIN)/python -m authoring.student_package
 
 clean:
 	rm -rf report dist .pytest_cache .ruff_cache

@@ -15,9 +15,9 @@ from pathlib import Path
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
 
+from authoring import feedback
 from autograder.checks.result import check_specs, grade_id_of
 from autograder.config import ConfigError, find_config_file, load_config
-from reference.notebook import feedback
 
 HERE = Path(__file__).resolve().parent
 try:

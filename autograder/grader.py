@@ -552,9 +552,9 @@ def grade_submission(
         )
     # A fresh draw each run: a notebook cannot precompute what its functions must return.
     probe = data_checks.probe_images(canon.x_test, np.random.default_rng())
-    hide = tuple(
-        folder for folder in (Path(__file__).resolve().parents[1] / "reference",) if folder.is_dir()
-    )
+    kit = Path(__file__).resolve().parents[1]
+    # The solution and the tools that copy it into notebooks stay out of the sandbox.
+    hide = tuple(folder for folder in (kit / "reference", kit / "authoring") if folder.is_dir())
     with tempfile.TemporaryDirectory(prefix="autograder-trusted-") as trusted_name:
         trusted = Path(trusted_name)
         scratch_parent = Path(tempfile.mkdtemp(prefix="autograder-", dir=workdir))

@@ -187,29 +187,19 @@ def retrain(
     ``images`` (the training set only), so weights fitted elsewhere do not count."""
     import keras
 
+    from autograder import training
+
     budget = config.stages[stage]
     keras.utils.set_random_seed(config.seed)
-    fresh = fresh_copy(model)
-    fresh.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=budget.learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    decay = float(getattr(budget, "learning_rate_decay", 1.0))
-    callbacks = []
-    if decay != 1.0:  # the course's schedule: the rate shrinks after every epoch
-        callbacks.append(
-            keras.callbacks.LearningRateScheduler(
-                lambda epoch, rate: rate if epoch == 0 else rate * decay
-            )
-        )
-    fresh.fit(
+    fresh = training.compile_model(fresh_copy(model), budget.learning_rate)
+    training.train_model(  # the course's compile and fit, as the reference trains
+        fresh,
         prepare_images(fresh, images),
         integer_labels(labels),
         epochs=budget.epochs,
         batch_size=budget.batch_size,
-        shuffle=True,
-        callbacks=callbacks,
+        seed=config.seed,
+        learning_rate_decay=budget.learning_rate_decay,
         verbose=0,
     )
     return fresh

@@ -59,7 +59,7 @@ def course(tmp_path_factory, mnist_dir):
     root = tmp_path_factory.mktemp("extensions-course")
     shutil.copy(REPO_ROOT / "nbgrader_config.py", root)
     config_path = _tiny_course(root)
-    from reference.notebook.build import source_notebook_path, write_notebook
+    from authoring.build import source_notebook_path, write_notebook
 
     config = load_config(config_path)
     source = write_notebook(

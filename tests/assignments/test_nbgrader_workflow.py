@@ -25,7 +25,7 @@ from nbgrader.api import Gradebook
 from autograder.config import load_config
 from autograder.notebook import TENSORFLOW_START_UP
 from reference import data, models
-from reference.notebook.solutions import body_lines
+from authoring.solutions import body_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = load_config(REPO_ROOT / "course.yaml")

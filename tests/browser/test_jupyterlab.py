@@ -27,9 +27,9 @@ import nbformat
 import pytest
 import yaml
 
+from authoring.build import source_notebook_path, write_notebook
 from autograder.config import load_config
 from autograder.notebook import TENSORFLOW_START_UP
-from reference.notebook.build import source_notebook_path, write_notebook
 
 pytestmark = pytest.mark.browser
 

@@ -425,13 +425,171 @@ SCENARIOS: dict[str, list[str]] = {
     ],
 }
 
+# The second assignment (mnist_extensions): small, fast parts, each scenario one mistake.
+EXT_LOAD = """\
+import keras
+import keras_tuner
+import numpy as np
 
-def notebook(cells: list[str]) -> nbformat.NotebookNode:
+from autograder.config import load_config
+from autograder.data import load_mnist
+from autograder.tuning import split_validation
+
+config = load_config().assignment("mnist_extensions")
+(X_train, y_train), (X_test, y_test) = load_mnist()
+X_train_images = (X_train / 255.0).astype("float32").reshape(-1, 28, 28, 1)
+X_test_images = (X_test / 255.0).astype("float32").reshape(-1, 28, 28, 1)
+
+
+def compile_model(model, learning_rate=0.002):
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model"""
+
+EXT_AUGMENTATION = """\
+def build_augmentation():
+    return keras.Sequential([
+        keras.layers.RandomRotation(0.03, fill_mode="constant"),
+        keras.layers.RandomZoom(0.1, fill_mode="constant"),
+        keras.layers.RandomTranslation(0.1, 0.1, fill_mode="constant"),
+    ])"""
+
+
+def _ext_cnn(first_layers: str) -> str:
+    return f"""\
+def build_augmented_cnn(learning_rate=0.002):
+    return compile_model(keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),{first_layers}
+        keras.layers.Conv2D(8, (3, 3), activation="relu"),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax"),
+    ]), learning_rate)
+
+
+keras.utils.set_random_seed(0)
+augmented_cnn_model = build_augmented_cnn()
+augmented_cnn_model.fit(X_train_images[:3000], y_train[:3000], epochs=1, verbose=0)"""
+
+
+def _ext_lenet(kernel: str) -> str:
+    return f"""\
+def build_lenet5(learning_rate=0.003):
+    return compile_model(keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(6, {kernel}, padding="same", activation="tanh"),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Conv2D(16, {kernel}, activation="tanh"),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(120, activation="tanh"),
+        keras.layers.Dense(84, activation="tanh"),
+        keras.layers.Dense(10, activation="softmax"),
+    ]), learning_rate)
+
+
+keras.utils.set_random_seed(0)
+lenet_model = build_lenet5()
+lenet_model.fit(X_train_images[:3000], y_train[:3000], epochs=1, verbose=0)"""
+
+
+def _ext_resnet(join: str) -> str:
+    return f"""\
+def residual_block(x, filters):
+    y = keras.layers.Conv2D(filters, (3, 3), padding="same", activation="relu")(x)
+    y = keras.layers.Conv2D(filters, (3, 3), padding="same")(y)
+    shortcut = keras.layers.Conv2D(filters, (1, 1))(x)
+    return keras.layers.Activation("relu")(keras.layers.Add()({join}))
+
+
+def build_resnet(learning_rate=0.003):
+    inputs = keras.Input(shape=(28, 28, 1))
+    x = keras.layers.MaxPooling2D((2, 2))(keras.layers.Conv2D(8, (3, 3), padding="same")(inputs))
+    x = residual_block(residual_block(x, 8), 16)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.Flatten()(x))
+    return compile_model(keras.Model(inputs, outputs), learning_rate)
+
+
+keras.utils.set_random_seed(0)
+resnet_model = build_resnet()
+resnet_model.fit(X_train_images[:3000], y_train[:3000], epochs=1, verbose=0)"""
+
+
+def _ext_tuning(validation: str, search_epochs: int = 1, report: str = "measured") -> str:
+    reported = {
+        "measured": "tuned_model.evaluate(X_val, y_val, verbose=0)[1]",
+        "best trial": "tuner.oracle.get_best_trials(1)[0].score",
+    }[report]
+    return f"""\
+def build_tunable_model(hp):
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(4, (3, 3), activation="relu"),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    optimizer = {{"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}}[
+        hp.Choice("optimizer", ["adam", "sgd"])]
+    model.compile(optimizer=optimizer(hp.Choice("learning_rate", [0.003, 0.01])),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+class Tunable(keras_tuner.HyperModel):
+    def build(self, hp):
+        keras.utils.set_random_seed(config.seed)
+        return build_tunable_model(hp)
+
+    def fit(self, hp, model, *args, **kwargs):
+        return model.fit(*args, batch_size=hp.Choice("batch_size", [64, 128]), **kwargs)
+
+
+settings = config.tuning
+X_search, y_search, X_val, y_val = split_validation(
+    X_train_images, y_train, train_images=settings.train_images,
+    validation_images=settings.validation_images, seed=config.seed)
+tuner = keras_tuner.RandomSearch(Tunable(), objective="val_accuracy", max_trials=2,
+                                 seed=config.seed, directory="tuning", overwrite=True)
+tuner.search(X_search, y_search, epochs={search_epochs}, validation_data={validation},
+             verbose=0)
+best = tuner.get_best_hyperparameters(1)[0]
+keras.utils.set_random_seed(config.seed)
+tuned_model = Tunable().build(best)
+tuned_model.fit(X_search, y_search, epochs=settings.epochs,
+                batch_size=best.values["batch_size"], verbose=0)
+tuned_validation_accuracy = {reported}"""
+
+
+#: Each scenario of the extensions assignment: one part with one typical mistake.
+EXTENSION_SCENARIOS: dict[str, list[str]] = {
+    "augmentation-left-out-of-the-model": [EXT_LOAD, EXT_AUGMENTATION, _ext_cnn("")],
+    "augmentation-in-the-model": [
+        EXT_LOAD,
+        EXT_AUGMENTATION,
+        _ext_cnn("\n        build_augmentation(),"),
+    ],
+    "lenet-3x3-kernels": [EXT_LOAD, _ext_lenet("(3, 3)")],
+    "resnet-add-of-one-path": [EXT_LOAD, _ext_resnet("[y, y]")],
+    "resnet-with-skips": [EXT_LOAD, _ext_resnet("[y, shortcut]")],
+    "tuned-on-the-test-set": [EXT_LOAD, _ext_tuning("(X_test_images, y_test)")],
+    "best-trial-score-reported": [
+        EXT_LOAD,
+        _ext_tuning("(X_val, y_val)", search_epochs=3, report="best trial"),
+    ],
+    "tuning-by-hand": [
+        EXT_LOAD,
+        "tuner = {'adam': 0.97, 'sgd': 0.91}  # a loop of my own instead of KerasTuner",
+    ],
+}
+
+
+def notebook(cells: list[str], assignment: str = "mnist_digits") -> nbformat.NotebookNode:
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}  # fmt: skip
     # As the notebook generator marks it: which assignment's checks grade it.
-    nb.metadata[NOTEBOOK_METADATA_KEY] = {"assignment": "mnist_digits"}
+    nb.metadata[NOTEBOOK_METADATA_KEY] = {"assignment": assignment}
     nb.cells = [nbformat.v4.new_code_cell(source) for source in cells]
     return nb
 
@@ -480,6 +638,9 @@ def stable_ids(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 def main() -> int:
     for name, cells in SCENARIOS.items():
         nbformat.write(stable_ids(notebook(cells)), HERE / f"submission-{name}.ipynb")
+    for name, cells in EXTENSION_SCENARIOS.items():
+        path = HERE / f"extensions-{name}.ipynb"
+        nbformat.write(stable_ids(notebook(cells, "mnist_extensions")), path)
     nbformat.write(stable_ids(release_notebook()), HERE / "submission-release-untouched.ipynb")
     (HERE / "submission-corrupt-json.ipynb").write_text(
         '{"cells": [{"cell_type": "code", "source": "print(1)"', encoding="utf-8"

@@ -1,4 +1,4 @@
-"""reference.student_package: students get autograder and the course settings, never reference."""
+"""authoring.student_package: students get autograder and the course settings, never reference."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 import yaml
 from nbgrader.preprocessors import ClearHiddenTests, ClearSolutions
 
-from reference.student_package import build_student_wheel
+from authoring.student_package import build_student_wheel
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 #: The sandbox, the batch grader and the instructor's commands: never in students' hands.
@@ -103,7 +103,7 @@ def test_invalid_course_is_refused(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "reference.student_package",
+            "authoring.student_package",
             "--config",
             str(config),
             "--output",

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from nbformat import NotebookNode
 
+from authoring import cells
+from authoring.solutions import class_source, module_constants, split_function
 from autograder.config import AssignmentConfig
 from reference import extensions, training
-from reference.notebook import cells
-from reference.notebook.solutions import class_source, module_constants, split_function
 
 
 def _introduction(config: AssignmentConfig) -> list[NotebookNode]:

@@ -1,7 +1,7 @@
 """The assignment's content: teaching text and cells, in the order students meet them.
 
 Solution code is never written here: it is copied from :mod:`reference` by
-:mod:`reference.notebook.solutions`. Numbers students read (accuracy bars,
+:mod:`authoring.solutions`. Numbers students read (accuracy bars,
 points) come from course.yaml at generation time; training budgets are read
 from course.yaml when the notebook runs, via ``load_config()``.
 """
@@ -13,10 +13,10 @@ from collections.abc import Callable
 import keras
 from nbformat import NotebookNode
 
+from authoring import cells
+from authoring.solutions import module_constants, split_function
 from autograder.config import AssignmentConfig
 from reference import data, models, training
-from reference.notebook import cells
-from reference.notebook.solutions import module_constants, split_function
 
 ASSIGNMENT = "mnist_digits"
 #: The training inputs the notebook makes for each kind of stage input (autograder.spec).

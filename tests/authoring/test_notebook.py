@@ -11,15 +11,15 @@ import numpy as np
 import pytest
 import yaml
 
+from authoring import cells
+from authoring.__main__ import main as generator_main
+from authoring.build import REGENERATE, build_notebook, drift, source_notebook_path
+from authoring.feedback import RedactHiddenTests
+from authoring.solutions import body_lines, module_constants, split_function
 from autograder.assignments import get_spec
 from autograder.checks.result import check_specs, grade_id_of
 from autograder.config import load_config
 from reference import data, models, training
-from reference.notebook import cells
-from reference.notebook.__main__ import main as generator_main
-from reference.notebook.build import REGENERATE, build_notebook, drift, source_notebook_path
-from reference.notebook.feedback import RedactHiddenTests
-from reference.notebook.solutions import body_lines, module_constants, split_function
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DIGITS = "mnist_digits"

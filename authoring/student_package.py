@@ -8,7 +8,7 @@ it, so instructors hand out this wheel instead, which holds only the modules in
 :data:`STUDENT_MODULES`, the ``autograder check`` command
 (:func:`autograder.student.main`) and the pytest plugin (``pytest --submission``)::
 
-    python -m reference.student_package            # writes dist/mnist_course_kit_student-*.whl
+    python -m authoring.student_package            # writes dist/mnist_course_kit_student-*.whl
 
 The wheel carries a copy of course.yaml (so the notebook trains with the course's
 budgets), without ``data.mnist_dir``: a folder on the instructor's machine means
@@ -57,6 +57,7 @@ STUDENT_MODULES = (
     "pytest_plugin.py",
     "spec.py",
     "student.py",
+    "training.py",
     "tuning.py",
 )
 #: The student command and the pytest plugin, as entry points of the wheel.
@@ -70,7 +71,7 @@ def student_course_yaml(config_path: Path) -> str:
     """course.yaml as students get it: the validated settings, without the data folder."""
     document = load_config(config_path).model_dump(mode="json")
     document["data"].pop("mnist_dir", None)
-    header = "# course.yaml packaged for students by python -m reference.student_package\n"
+    header = "# course.yaml packaged for students by python -m authoring.student_package\n"
     return header + yaml.safe_dump(document, sort_keys=False)
 
 
@@ -171,7 +172,7 @@ def build_student_wheel(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m reference.student_package", description=__doc__.splitlines()[0]
+        prog="python -m authoring.student_package", description=__doc__.splitlines()[0]
     )
     parser.add_argument("--output", default=str(REPO_ROOT / "dist"), help="folder for the wheel")
     parser.add_argument("--config", default=str(REPO_ROOT / CONFIG_FILENAME), help="course.yaml")

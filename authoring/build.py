@@ -7,12 +7,12 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from authoring.lessons import lesson_cells
 from autograder.config import AssignmentConfig
 from autograder.spec import NOTEBOOK_METADATA_KEY
-from reference.notebook.lessons import lesson_cells
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
-REGENERATE = "python -m reference.notebook"
+REGENERATE = "python -m authoring"
 
 
 def build_notebook(config: AssignmentConfig) -> NotebookNode:

@@ -1,4 +1,4 @@
-"""``python -m reference.notebook [--config course.yaml] [--assignment ID] [--check]``:
+"""``python -m authoring [--config course.yaml] [--assignment ID] [--check]``:
 every assignment's source notebook, or one."""
 
 from __future__ import annotations
@@ -7,14 +7,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from authoring.build import drift, source_notebook_path, write_notebook
 from autograder.config import ConfigError, load_config
-from reference.notebook.build import drift, source_notebook_path, write_notebook
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m reference.notebook",
-        description="Generate the nbgrader source notebook from reference/ and course.yaml.",
+        prog="python -m authoring",
+        description="Generate the nbgrader source notebooks from reference/ and course.yaml.",
     )
     parser.add_argument("--config", type=Path, help="course.yaml (default: the usual search)")
     parser.add_argument("--assignment", help="only this assignment (default: every one)")
