@@ -61,7 +61,7 @@ def graded(helpers, outside):
 
     def grade(name: str) -> GradeReport:
         if name not in cache:
-            path = helpers.submissions / f"extensions-{name}.ipynb"
+            path = helpers.submissions / f"submission-extensions-{name}.ipynb"
             cache[name] = grade_submission(path, config=config, workdir=outside)
         return cache[name]
 

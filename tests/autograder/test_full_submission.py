@@ -72,7 +72,7 @@ def test_reference_submission_earns_full_marks(tmp_path, helpers, mnist_dir):
     path = tmp_path / "reference-submission.ipynb"
     nbformat.write(reference_notebook(), path)
     config = helpers.course_config(cell_timeout_s=900, submission_timeout_s=1800)
-    report = grade_submission(path, config=config, workdir=tmp_path)
+    report = grade_submission(path, config=config, workdir=tmp_path, assignment="mnist_digits")
     failed = [result.explain() for result in report.results if not result.passed]
     assert report.score == report.max_score, (failed, report.notes)
     # Grading twice gives the same results (test_submissions.py, on a subset), and the

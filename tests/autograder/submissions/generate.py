@@ -639,7 +639,7 @@ def main() -> int:
     for name, cells in SCENARIOS.items():
         nbformat.write(stable_ids(notebook(cells)), HERE / f"submission-{name}.ipynb")
     for name, cells in EXTENSION_SCENARIOS.items():
-        path = HERE / f"extensions-{name}.ipynb"
+        path = HERE / f"submission-extensions-{name}.ipynb"
         nbformat.write(stable_ids(notebook(cells, "mnist_extensions")), path)
     nbformat.write(stable_ids(release_notebook()), HERE / "submission-release-untouched.ipynb")
     (HERE / "submission-corrupt-json.ipynb").write_text(
