@@ -294,10 +294,9 @@ def _trusted_validation(check: Check, exported: _Exported) -> CheckResult:
     )  # fmt: skip
     x_head, y_head = (None if head is None else head.head for head in heads)
     canon = exported.canon
-    tuners = [export.name for export in exported.config.spec.exports if export.kind == "tuner"]
     searched = tuple(
         fingerprint
-        for name in tuners
+        for name in exported.config.spec.names("tuner")
         for fingerprint in extensions.Search.from_export(exported.entry(name)).validation
     )
     return extensions.check_tuning_validation(
@@ -312,7 +311,7 @@ def _trusted_validation(check: Check, exported: _Exported) -> CheckResult:
 
 
 #: The trusted side of each judge family that needs no Keras (the stage judges, and those
-#: in KERAS_JUDGES, run in the model judge's child process, see autograder.judge).
+#: in judge.CHECK_JUDGES, run in the model judge's child process, see autograder.judge).
 TRUSTED_JUDGES: dict[str, Callable[[Check, _Exported], CheckResult]] = {
     "data.load": _trusted_load,
     "data.normalize": _trusted_normalize,
@@ -343,10 +342,6 @@ def _unit_context(check: Check, exported: _Exported, files: Mapping[str, Any]) -
             for trial in trials
         ]
     return context
-
-
-#: Judge families that need Keras but no stage: judged in the child, from a model file.
-KERAS_JUDGES = frozenset({"augmentation.layers", "augmentation.behaviour", "tuning.reproduced"})
 
 
 def _judge(
@@ -395,7 +390,7 @@ def _judge(
     keras_checks = {
         check.id: _unit_context(check, exported, files)
         for check in config.spec.checks
-        if check.judge in KERAS_JUDGES
+        if check.judge in judge.CHECK_JUDGES
     }
     try:
         verdicts = judge.judge_models(

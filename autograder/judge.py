@@ -372,6 +372,10 @@ def _perturbed(canon: dict[str, np.ndarray], seed: int) -> np.ndarray:
     return _perturbed_sets[seed]
 
 
+#: Judge families that need Keras but no stage: the child judges them from a model file.
+CHECK_JUDGES = frozenset({"augmentation.layers", "augmentation.behaviour", "tuning.reproduced"})
+
+
 def _judge_check(
     unit: dict[str, Any],
     *,
@@ -384,9 +388,11 @@ def _judge_check(
     """In the child: one check that needs Keras but no stage (the augmentation block, the
     re-training of a tuned configuration), as a message."""
     from autograder import artifacts, tuning
-    from autograder.checks import evaluation, extensions
+    from autograder.checks import extensions
 
     check = config.spec.check(unit["check"])
+    if check.judge not in CHECK_JUDGES:
+        raise ValueError(f"the judge has no child-side judge for {check.judge!r}")
     name = check.reads[0]
     model, problem = None, unit.get("problem")
     if problem is None:
@@ -402,27 +408,20 @@ def _judge_check(
             result = extensions.check_augmentation_behaviour(
                 model, images, config=config, problem=problem
             )
-        elif check.judge == "tuning.reproduced":
-            trials = tuning.trials_from_export(unit.get("trials"))
-            chosen = tuning.best(trials)
-            measured = None
-            if model is not None and chosen is not None:
-                say("re-training the tuned configuration")
-                measured = evaluation.tuned_validation_accuracy(
-                    model, chosen.hyperparameters, canon["x_train"], canon["y_train"], config=config
-                )
-            elif model is not None:
-                problem = "The tuner has no finished trials, so no configuration was chosen."
-            result = extensions.check_tuning_reproduced(
-                unit.get("reported"), measured, trials, config=config, problem=problem
+        else:  # tuning.reproduced
+            result = extensions.judge_reproduced(
+                model,
+                unit.get("reported"),
+                tuning.trials_from_export(unit.get("trials")),
+                canon["x_train"],
+                canon["y_train"],
+                config=config,
+                problem=problem,
+                progress=say,
             )
-        else:
-            raise ValueError(f"the judge has no child-side judge for {check.judge!r}")
     except MemoryError:
         raise
     except ValueError as exc:
-        if "child-side" in str(exc):
-            raise
         result = _failed_check(check.id, name, config, f"{name} could not be judged: {exc}"[:500])
     except Exception as exc:  # a loaded model can still fail on real inputs
         if type(exc).__name__ == "ResourceExhaustedError":

@@ -338,16 +338,20 @@ def check_flatten(
     return _report(_judge_flatten(flatten, X_train_flattened, X_test_flattened))
 
 
-def _measure(stage: str, model: keras.Model) -> evaluation.Measurement:
-    """Accuracy on the kit's own copy of the test set.
+def _measure(stage: str, model: keras.Model, *, perturbed: bool = False) -> evaluation.Measurement:
+    """Accuracy on the kit's own copy of the test set (``perturbed``: on the grader's
+    rotated, shifted and zoomed copy of it, against that bar).
 
     The test cells name the notebook's ``X_test, y_test`` so they read naturally,
     but those are the student's variables: a notebook that trimmed or relabelled
     them must not be able to raise its own score, so they are not used here.
     """
-    bar = _config().stages[stage].min_test_accuracy
+    settings = _config().stages[stage]
     x_test, y_test = _canonical_test_set()
-    return evaluation.measure(model, x_test, y_test, bar=bar)
+    if perturbed:
+        bar = settings.min_perturbed_accuracy or 0.0
+        return evaluation.measure(model, _perturbed_test_set(_config().seed), y_test, bar=bar)
+    return evaluation.measure(model, x_test, y_test, bar=settings.min_test_accuracy)
 
 
 def check_model_structure(stage: str, model: keras.Model) -> CheckResult:
@@ -376,12 +380,15 @@ def _judge_builder(stage: str, builder: Callable[[], keras.Model] | None) -> Che
     return models.check_structure(stage, model, config=_config())
 
 
-def _judged(stage: str, model: keras.Model | None, y_test: object) -> dict[str, object]:
-    """Measurement, problem and architecture verdict of a live model, for the checks."""
+def _judged(
+    stage: str, model: keras.Model | None, y_test: object, *, perturbed: bool = False
+) -> dict[str, object]:
+    """Measurement (``perturbed``: on the perturbed test set), problem and architecture
+    verdict of a live model, for the checks."""
     if model is None:
         return {"measurement": None, "problem": None, "evidence": None, "structure": None}
     try:
-        measurement, problem = _measure(stage, model), None
+        measurement, problem = _measure(stage, model, perturbed=perturbed), None
     except (ValueError, AttributeError, TypeError) as exc:
         measurement = None
         problem = models.ModelProblem("not_evaluable", f"The model could not be evaluated: {exc}.")
@@ -453,13 +460,8 @@ def _perturbed_test_set(seed: int) -> np.ndarray:
 
 
 def _judge_perturbed(stage: str, model: keras.Model | None, X_test, y_test) -> CheckResult:  # noqa: N803
-    judged = _judged(stage, model, y_test)
-    measurement = None
-    if judged["measurement"] is not None:
-        bar = _config().stages[stage].min_perturbed_accuracy or 0.0
-        images = _perturbed_test_set(_config().seed)
-        measurement = evaluation.measure(model, images, _canonical_test_set()[1], bar=bar)
-    judged.pop("measurement")
+    judged = _judged(stage, model, y_test, perturbed=True)
+    measurement = judged.pop("measurement")
     return models.check_perturbed(stage, measurement, config=_config(), **judged)
 
 
@@ -479,7 +481,7 @@ def _judge_search(tuner: object) -> CheckResult:
 
 
 def _judge_validation(X_val: object, y_val: object) -> CheckResult:  # noqa: N803
-    (_, y_train), _ = load_mnist(config=_config())
+    _, y_train = _canonical_training_set()
     heads = [None if value is None else np.asarray(value)[:HEAD_ROWS] for value in (X_val, y_val)]
     return extensions.check_tuning_validation(
         heads[0],
@@ -491,27 +493,29 @@ def _judge_validation(X_val: object, y_val: object) -> CheckResult:  # noqa: N80
 
 
 @functools.cache
+def _canonical_training_set() -> tuple[np.ndarray, np.ndarray]:
+    """The kit's own training images and labels (loaded once per kernel)."""
+    (x_train, y_train), _ = load_mnist(config=_config())
+    return x_train, y_train
+
+
+@functools.cache
 def _image_index() -> extensions.ImageIndex:
-    (x_train, _), (x_test, _) = load_mnist(config=_config())
-    return extensions.ImageIndex(x_train, x_test)
+    return extensions.ImageIndex(_canonical_training_set()[0], _canonical_test_set()[0])
 
 
 def _judge_reproduced(model: keras.Model | None, reported: object, tuner: object) -> CheckResult:
-    trials = _live_search(tuner).trials
-    chosen = tuning.best(trials)
-    number = (
-        reported if isinstance(reported, int | float) and not isinstance(reported, bool) else None
+    numeric = isinstance(reported, int | float) and not isinstance(reported, bool)
+    x_train, y_train = _canonical_training_set()
+    return extensions.judge_reproduced(
+        model,
+        float(reported) if numeric else None,
+        _live_search(tuner).trials,
+        x_train,
+        y_train,
+        config=_config(),
+        problem="tuned_model is not defined." if model is None else None,
     )
-    if model is None or chosen is None:
-        problem = "tuned_model is not defined." if model is None else "The tuner has no trials."
-        return extensions.check_tuning_reproduced(
-            number, None, trials, config=_config(), problem=problem
-        )
-    (x_train, y_train), _ = load_mnist(config=_config())
-    measured = evaluation.tuned_validation_accuracy(
-        model, chosen.hyperparameters, x_train, y_train, config=_config()
-    )
-    return extensions.check_tuning_reproduced(number, measured, trials, config=_config())
 
 
 #: The notebook side of each judge family: live objects in, the shared check's result out.

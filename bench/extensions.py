@@ -104,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         import tensorflow as tf
 
         from autograder.perturbation import perturbed_test_set
-        from reference import data, extensions, models, training
+        from reference import data, extensions, training
+        from reference.pipeline import builder_of
 
         (x_train, y_train), (x_test, y_test) = data.load_mnist(args.data, config=config)
     except (ConfigError, MnistDataError) as exc:
@@ -126,8 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         assignment, stage = STAGES[name]
         settings = course.assignment(assignment)
         budget = settings.stages[stage]
-        builder = getattr(models if assignment == "mnist_digits" else extensions,
-                          settings.spec.stage(stage).builder)  # fmt: skip
+        builder = builder_of(stage, settings)
         training.set_seed(seed)
         model = builder(learning_rate=budget.learning_rate)
         rows.append(train_and_measure(name, model, budget, train, test, perturbed, seed))

@@ -171,20 +171,7 @@ def build_tunable_model(hp: keras_tuner.HyperParameters) -> keras.Model:
     LeNet-5 is the cheapest of the assignment's networks, so a search can afford
     several trials in a minute.
     """
-    model = keras.Sequential(
-        [
-            keras.Input(shape=INPUT_SHAPE),
-            keras.layers.Conv2D(6, (5, 5), padding="same", activation=LENET_ACTIVATION),
-            keras.layers.MaxPooling2D((2, 2)),
-            keras.layers.Conv2D(16, (5, 5), activation=LENET_ACTIVATION),
-            keras.layers.MaxPooling2D((2, 2)),
-            keras.layers.Flatten(),
-            keras.layers.Dense(120, activation=LENET_ACTIVATION),
-            keras.layers.Dense(84, activation=LENET_ACTIVATION),
-            keras.layers.Dense(NUM_CLASSES, activation="softmax"),
-        ],
-        name="tunable_lenet5",
-    )
+    model = build_lenet5()  # the same network: only how it learns is searched
     # Keras finds an optimizer by its name ("adam", "rmsprop", "sgd") and builds it with
     # the config given.
     optimizer = keras.optimizers.get(

@@ -8,24 +8,17 @@ from course.yaml when the notebook runs, via ``load_config()``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-import keras
 from nbformat import NotebookNode
 
 from authoring import cells
 from authoring.solutions import module_constants, split_function
 from autograder.config import AssignmentConfig
-from reference import data, models, training
+from reference import data, training
+from reference.pipeline import builder_of
 
 ASSIGNMENT = "mnist_digits"
 #: The training inputs the notebook makes for each kind of stage input (autograder.spec).
 TRAINING_INPUTS = {"vectors": "X_train_flattened", "images": "X_train_images"}
-
-
-def reference_builder(stage: str, config: AssignmentConfig) -> Callable[..., keras.Model]:
-    """The reference function of ``stage``'s builder: the one the spec names."""
-    return getattr(models, config.spec.stage(stage).builder)
 
 
 STAGE_TEACHING = {
@@ -252,7 +245,7 @@ The second helper, `shrink_learning_rate`, is for training (section 7).
 
 
 def _builder(stage: str, config: AssignmentConfig) -> list[NotebookNode]:
-    builder = reference_builder(stage, config)
+    builder = builder_of(stage, config)
     settings = config.stages[stage]
     source = split_function(builder)
     cell_id = builder.__name__.replace("_", "-")
@@ -314,7 +307,7 @@ reasonable time on a laptop; the seed is reset before each training so results r
 
 
 def _training(stage: str, config: AssignmentConfig) -> list[NotebookNode]:
-    builder = reference_builder(stage, config)
+    builder = builder_of(stage, config)
     spec = config.spec.stage(stage)
     model_name, inputs = spec.variable, TRAINING_INPUTS[spec.inputs]
     settings = config.stages[stage]

@@ -13,6 +13,7 @@ from authoring import cells
 from authoring.solutions import class_source, module_constants, split_function
 from autograder.config import AssignmentConfig
 from reference import extensions, training
+from reference.pipeline import builder_of
 
 
 def _introduction(config: AssignmentConfig) -> list[NotebookNode]:
@@ -215,7 +216,7 @@ def _stage(stage: str, config: AssignmentConfig) -> list[NotebookNode]:
     settings = config.stages[stage]
     slug = stage.replace("_", "-")
     functions = [extensions.residual_block] if stage == "resnet" else []
-    functions.append(getattr(extensions, spec.builder))
+    functions.append(builder_of(stage, config))
     result = [
         cells.markdown(
             f"{slug}-text",

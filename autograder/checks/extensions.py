@@ -8,7 +8,7 @@ notebook passes the live objects, and both get the same verdict.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -300,3 +300,34 @@ def check_tuning_reproduced(
         f"{said}, {abs(measured - reported) * 100:.1f} points apart (more than {tolerance:.0%}).",
         advise(category or "tuning_not_reproduced"),
     )
+
+
+#: Why there is nothing to re-train when the search finished no trial.
+NO_TRIALS = "The tuner has no finished trials, so no configuration was chosen."
+
+
+def judge_reproduced(
+    model: keras.Model | None,
+    reported: float | None,
+    trials: Sequence[tuning.Trial],
+    images: np.ndarray,
+    labels: np.ndarray,
+    *,
+    config: AssignmentConfig,
+    problem: str | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> CheckResult:
+    """Re-train the search's chosen configuration on the training ``images`` (the
+    grader's child and the notebook both call this) and check it against ``reported``."""
+    from autograder.checks import evaluation
+
+    chosen = tuning.best(trials)
+    measured = None
+    if problem is None and model is not None and chosen is not None:
+        progress("re-training the tuned configuration")
+        measured = evaluation.tuned_validation_accuracy(
+            model, chosen.hyperparameters, images, labels, config=config
+        )
+    elif problem is None and model is not None:
+        problem = NO_TRIALS
+    return check_tuning_reproduced(reported, measured, trials, config=config, problem=problem)

@@ -14,7 +14,8 @@ from autograder.assignments import all_specs
 from autograder.checks import architectures
 from autograder.checks.result import check_specs, grade_id_of
 from autograder.config import ConfigError, parse_config
-from autograder.grader import KERAS_JUDGES, TRUSTED_JUDGES
+from autograder.grader import TRUSTED_JUDGES
+from autograder.judge import CHECK_JUDGES
 from autograder.notebook import NOTEBOOK_JUDGES
 
 STAGE = spec.StageSpec("mlp", "build_mlp", "mlp_model", "vectors", "hidden_dense",
@@ -76,7 +77,7 @@ def test_a_malformed_spec_fails_when_made_with_what_is_wrong(changes, message):
 def test_every_judge_family_has_a_trusted_and_a_notebook_side():
     families = set(spec.Judge.__args__)
     assert set(NOTEBOOK_JUDGES) == families
-    assert families == set(TRUSTED_JUDGES) | KERAS_JUDGES | spec.STAGE_JUDGES
+    assert families == set(TRUSTED_JUDGES) | CHECK_JUDGES | spec.STAGE_JUDGES
     assert set(architectures.ARCHITECTURES) == set(spec.Architecture.__args__)
 
 
