@@ -16,8 +16,8 @@ from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor
 from nbgrader.preprocessors import GetGrades
 
 from authoring import feedback
-from autograder.checks.result import check_specs, grade_id_of
-from autograder.config import ConfigError, find_config_file, load_config
+from mnist_course.config import ConfigError, find_config_file, load_config
+from mnist_course.results import check_specs, grade_id_of
 
 HERE = Path(__file__).resolve().parent
 try:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from authoring.build import drift, source_notebook_path, write_notebook
-from autograder.config import ConfigError, load_config
+from mnist_course.config import ConfigError, load_config
 
 
 def main(argv: list[str] | None = None) -> int:

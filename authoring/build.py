@@ -8,8 +8,8 @@ import nbformat
 from nbformat import NotebookNode
 
 from authoring.lessons import lesson_cells
-from autograder.config import AssignmentConfig
-from autograder.spec import NOTEBOOK_METADATA_KEY
+from mnist_course.config import AssignmentConfig
+from mnist_course.spec import NOTEBOOK_METADATA_KEY
 
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 REGENERATE = "python -m authoring"

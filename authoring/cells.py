@@ -12,8 +12,8 @@ from __future__ import annotations
 import nbformat
 from nbformat import NotebookNode
 
-from autograder.checks.result import check_specs, grade_id_of, spec_for
-from autograder.config import AssignmentConfig
+from mnist_course.config import AssignmentConfig
+from mnist_course.results import check_specs, grade_id_of, spec_for
 
 SCHEMA_VERSION = 3
 BEGIN_SOLUTION = "### BEGIN SOLUTION"
@@ -148,9 +148,9 @@ def setup(
     ``libraries`` and ``kit`` are extra import lines, standard or third-party and the kit's."""
     third_party = sorted({"import keras", "import matplotlib.pyplot as plt",
                           "import numpy as np", *libraries})  # fmt: skip
-    own = sorted({"from autograder.config import load_config",
-                  "from autograder.data import load_mnist",
-                  "from autograder.determinism import fix_seeds", *kit})  # fmt: skip
+    own = sorted({"from mnist_course.config import load_config",
+                  "from mnist_course.data import load_mnist",
+                  "from mnist_course.determinism import fix_seeds", *kit})  # fmt: skip
     return provided(
         "setup",
         "from autograder.notebook import check, start_notebook\n\n"

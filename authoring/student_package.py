@@ -1,11 +1,12 @@
-"""Build what students install: the student side of ``autograder``, as a wheel.
+"""Build what students install: the core package and the student side of ``autograder``.
 
 Students need the kit in their Jupyter environment (the notebook loads MNIST with
-``autograder.data`` and its test cells call ``autograder.notebook``), but they must
-never receive :mod:`reference`, nor the sandbox or the batch grader (what a course
-grades with is not theirs to study). Installing this repository would ship all of
-it, so instructors hand out this wheel instead, which holds only the modules in
-:data:`STUDENT_MODULES`, the ``autograder check`` command
+``mnist_course.data`` and its test cells call ``autograder.notebook``), but they must
+never receive :mod:`reference` or :mod:`authoring`, nor the sandbox or the batch grader
+(what a course grades with is not theirs to study). Installing this repository would
+ship all of it, so instructors hand out this wheel instead, which holds the core package
+(:data:`CORE_PACKAGE`, whole), only the grader modules in :data:`STUDENT_MODULES`, the
+``autograder check`` command
 (:func:`autograder.student.main`) and the pytest plugin (``pytest --submission``)::
 
     python -m authoring.student_package            # writes dist/mnist_course_kit_student-*.whl
@@ -30,35 +31,29 @@ from pathlib import Path
 
 import yaml
 
-from autograder.config import CONFIG_FILENAME, ConfigError, load_config
+from mnist_course.config import CONFIG_FILENAME, ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+#: What every side needs (course.yaml, data, specs, result records, training): shipped whole.
+CORE_PACKAGE = "mnist_course"
 PACKAGE = "autograder"
 DISTRIBUTION = "mnist-course-kit-student"
 #: Dependencies only instructors need (grading through nbgrader, batches on Dask).
 INSTRUCTOR_ONLY = ("nbgrader", "distributed")
 #: Development tools students need too: pytest runs ``pytest --submission=NOTEBOOK``.
 STUDENT_TOOLS = ("pytest",)
-#: What students get of the package: the data loader, the course settings, the checks and
-#: what runs them in their own kernel. A module added to the kit stays out until named here.
+#: What students get of the grader package: the checks and what runs them in their own
+#: kernel. A module added to the grader stays out until named here.
 STUDENT_MODULES = (
     "__init__.py",
     "arrays.py",
     "artifacts.py",
-    "assignments",
     "checks",
-    "config.py",
-    "data.py",
-    "determinism.py",
     "formats/__init__.py",
     "formats/text.py",
     "notebook.py",
-    "perturbation.py",
     "pytest_plugin.py",
-    "spec.py",
     "student.py",
-    "training.py",
-    "tuning.py",
 )
 #: The student command and the pytest plugin, as entry points of the wheel.
 ENTRY_POINTS = {
@@ -118,10 +113,10 @@ def pyproject_text(repo_root: Path) -> str:
         "",
         *_entry_point_lines(),
         "[tool.setuptools.packages.find]",
-        f'include = ["{PACKAGE}", "{PACKAGE}.*"]',
+        f'include = ["{CORE_PACKAGE}", "{CORE_PACKAGE}.*", "{PACKAGE}", "{PACKAGE}.*"]',
         "",
         "[tool.setuptools.package-data]",
-        f'{PACKAGE} = ["{CONFIG_FILENAME}"]',
+        f'{CORE_PACKAGE} = ["{CONFIG_FILENAME}"]',
         "",
     ]
     return "\n".join(lines)
@@ -138,8 +133,9 @@ def build_student_wheel(
     output_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="student-package-") as scratch:
         source = Path(scratch)
-        for name in STUDENT_MODULES:
-            origin, target = repo_root / PACKAGE / name, source / PACKAGE / name
+        shipped = [CORE_PACKAGE, *(f"{PACKAGE}/{name}" for name in STUDENT_MODULES)]
+        for name in shipped:
+            origin, target = repo_root / name, source / name
             target.parent.mkdir(parents=True, exist_ok=True)
             if origin.is_dir():
                 shutil.copytree(
@@ -147,7 +143,7 @@ def build_student_wheel(
                 )
             else:
                 shutil.copy(origin, target)
-        (source / PACKAGE / CONFIG_FILENAME).write_text(
+        (source / CORE_PACKAGE / CONFIG_FILENAME).write_text(
             student_course_yaml(config_path), encoding="utf-8"
         )
         (source / "pyproject.toml").write_text(pyproject_text(repo_root), encoding="utf-8")

@@ -27,9 +27,9 @@ from matplotlib.figure import Figure
 from autograder.batch import CLASS_FILE
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import HINTS
-from autograder.config import CourseConfig, load_config
 from autograder.formats.html import escape, image, page, table
 from autograder.grader import GradeReport
+from mnist_course.config import CourseConfig, load_config
 
 DEFAULT_PAGE = "class-report.html"
 #: Hint categories that mean the submission ran into a limit of the grader (time,

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.data import IMAGES_MAGIC, LABELS_MAGIC, idx_header
+from mnist_course.data import IMAGES_MAGIC, LABELS_MAGIC, idx_header
 
 #: Rows of the flattened arrays exported for comparison with the canonical images.
 HEAD_ROWS = 16

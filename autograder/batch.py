@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from autograder import pool
-from autograder.config import ConfigError, CourseConfig, find_assignment, load_config
 from autograder.formats import html
 from autograder.formats.text import one_line
 from autograder.grader import GradeReport, GradingError
 from autograder.progress import LineTracker, Tracker
+from mnist_course.config import ConfigError, CourseConfig, find_assignment, load_config
 
 GRADES_FILE = "grades.csv"
 CLASS_FILE = "class.json"

@@ -10,9 +10,9 @@ import os
 import sys
 
 from autograder import analytics, commands, deploy, student
-from autograder.config import ConfigError
-from autograder.data import MnistDataError
 from autograder.grader import GradingError
+from mnist_course.config import ConfigError
+from mnist_course.data import MnistDataError
 
 EXIT_ERROR = 2
 

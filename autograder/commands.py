@@ -10,12 +10,12 @@ from typing import TextIO
 
 from autograder import batch, progress
 from autograder import gradebook as nbgrader_gradebook
-from autograder.config import ConfigError, CourseConfig, load_config
-from autograder.data import MnistDataError
 from autograder.formats import github, gradescope, html, junit, table
 from autograder.formats import json as json_format
 from autograder.formats.text import one_line
 from autograder.grader import GradeReport, GradingError, grade_submission
+from mnist_course.config import ConfigError, CourseConfig, load_config
+from mnist_course.data import MnistDataError
 
 
 def _write(path: str | os.PathLike[str], text: str) -> None:

@@ -18,9 +18,10 @@ from typing import Any
 import yaml
 
 from autograder import deploy_templates
-from autograder.config import CONFIG_FILENAME, CourseConfig, load_config
-from autograder.data import MNIST_FILES, resolve_folder
+from autograder.executor import KIT_PACKAGES
 from autograder.formats import gradescope as gradescope_format
+from mnist_course.config import CONFIG_FILENAME, CourseConfig, load_config
+from mnist_course.data import MNIST_FILES, resolve_folder
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 REPO_ROOT = PACKAGE_DIR.parent
@@ -56,7 +57,7 @@ def _config(config: CourseConfig | None, config_path: str | os.PathLike[str] | N
 
 def _kit_pyproject(repo_root: Path) -> str:
     """The kit's pyproject.toml for the zip: same metadata, dependencies and commands,
-    the ``autograder`` package only."""
+    only the packages the grader runs (never the reference or the authoring tools)."""
     project = tomllib.loads((repo_root / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     lines = [
         "[build-system]",
@@ -73,7 +74,7 @@ def _kit_pyproject(repo_root: Path) -> str:
         *(f"{name} = {json.dumps(target)}" for name, target in project["scripts"].items()),
         "",
         "[tool.setuptools.packages.find]",
-        'include = ["autograder", "autograder.*"]',
+        f"include = {json.dumps([*KIT_PACKAGES, *(f'{name}.*' for name in KIT_PACKAGES)])}",
         "",
     ]
     return "\n".join(lines)
@@ -154,10 +155,11 @@ def gradescope(
         for path in mnist:
             _add(archive, f"{MNIST_FOLDER}/{path.name}", path.read_bytes())
         _add(archive, f"{KIT}/pyproject.toml", _kit_pyproject(root).encode())
-        for path in sorted((root / "autograder").rglob("*")):
-            if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
-                name = f"{KIT}/{path.relative_to(root).as_posix()}"
-                _add(archive, name, path.read_bytes())
+        for package in KIT_PACKAGES:
+            for path in sorted((root / package).rglob("*")):
+                if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+                    name = f"{KIT}/{path.relative_to(root).as_posix()}"
+                    _add(archive, name, path.read_bytes())
     return target
 
 

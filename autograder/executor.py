@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import importlib.util
 import io
 import json
 import os
@@ -33,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from autograder.config import CourseConfig
+from mnist_course.config import CourseConfig
 
 #: Each run gets its own unused uid (and gid) from this range: per-uid limits such as
 #: RLIMIT_NPROC then count this run only, and concurrent runs cannot signal each other.
@@ -72,7 +73,10 @@ SCRATCH_FOLDERS = ("tmp", EXPORT)
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 SITE_FOLDERS = ("site-packages", "dist-packages")
-PACKAGE = Path(__file__).resolve().parent
+#: The kit's packages the sandbox runs: the harness and the core package it imports.
+#: Never reference/ or authoring/, which sit beside them.
+KIT_PACKAGES = ("mnist_course", "autograder")
+PACKAGES = tuple(Path(importlib.util.find_spec(name).origin).parent for name in KIT_PACKAGES)
 #: What the sandbox sees of the machine besides Python, the package, the data and its
 #: scratch: the shared libraries Python and TensorFlow load and the /etc files they read.
 SYSTEM_PATHS = (
@@ -96,7 +100,8 @@ SYSTEM_PATHS = (
 def exposed_paths(data_dir: Path, scratch: Path) -> list[str]:
     """Everything bound (read-only) into the sandbox's empty root, besides its scratch
     tmpfs and the grader's inputs inside it."""
-    paths = [*SYSTEM_PATHS, sys.base_prefix, sys.prefix, sys.exec_prefix, str(PACKAGE)]
+    paths = [*SYSTEM_PATHS, sys.base_prefix, sys.prefix, sys.exec_prefix]
+    paths += [str(package) for package in PACKAGES]
     # Site folders a .pth file added (a venv built on another one's packages), never
     # other folders on sys.path (a test runner puts the kit's tests there).
     paths += [entry for entry in sys.path if Path(entry).name in SITE_FOLDERS]

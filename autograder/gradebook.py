@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autograder.checks.result import grade_id_of, is_test_cell
-from autograder.config import CourseConfig
 from autograder.grader import GradingError
+from mnist_course.config import CourseConfig
+from mnist_course.results import grade_id_of, is_test_cell
 
 if TYPE_CHECKING:
     from autograder.batch import Result

@@ -26,8 +26,7 @@ from autograder.checks import data as data_checks
 from autograder.checks import extensions, models
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import advise
-from autograder.checks.result import CheckResult, fail_all, is_test_cell, spec_for
-from autograder.config import (
+from mnist_course.config import (
     MAX_NOTEBOOK_BYTES,
     AssignmentConfig,
     ConfigError,
@@ -35,8 +34,9 @@ from autograder.config import (
     find_assignment,
     load_config,
 )
-from autograder.data import MNIST_FILES, MnistDataError, encode_idx, load_mnist, resolve_folder
-from autograder.spec import Check
+from mnist_course.data import MNIST_FILES, MnistDataError, encode_idx, load_mnist, resolve_folder
+from mnist_course.results import CheckResult, fail_all, is_test_cell, spec_for
+from mnist_course.spec import Check
 
 MAX_NOTES = 8
 #: Terminal escape sequences (Keras bolds parts of its errors) and other control

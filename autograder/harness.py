@@ -10,7 +10,7 @@ It announces each cell, the export step and the end over the progress pipe, and 
 the grader's probe images from the probe pipe only at the export step, after every
 cell has run (the grader sends them then), so no cell can see them in advance.
 
-What it exports is the assignment's contract (autograder.spec), which the grader writes
+What it exports is the assignment's contract (mnist_course.spec), which the grader writes
 into ``--exports`` as a list of names and kinds; this module names no notebook variable.
 
 Run as ``python -I -m autograder.harness --cells CELLS --exports EXPORTS --progress-fd N
@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from autograder import determinism, fit_evidence, tf_data, tuning
+from autograder import fit_evidence
 from autograder.arrays import HEAD_ROWS, ArraySummary
+from mnist_course import determinism, tf_data, tuning
 
 MAX_TEXT = 2000
 #: Trials of a tuner exported at most (the course's searches run a handful).
@@ -135,7 +136,7 @@ class Timer:
 
 def _seed(seed: int, sources: list[str]) -> None:
     """Fix every seed before student code runs so grading twice gives the same scores,
-    and the same as the notebook's own run (see autograder.determinism)."""
+    and the same as the notebook's own run (see mnist_course.determinism)."""
     uses_tensorflow = any(word in source for source in sources for word in ("keras", "tensorflow"))
     try:
         determinism.fix_seeds(seed, tensorflow=uses_tensorflow)

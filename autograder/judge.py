@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from autograder.checks.confusion import ModelEvaluation
-from autograder.checks.result import CheckResult
+from mnist_course.results import CheckResult
 
 #: Address space of the judge's child (TensorFlow alone maps about 2 GiB); the course's
 #: models, re-training included, need well under half of this.
@@ -365,7 +365,7 @@ _perturbed_sets: dict[int, np.ndarray] = {}
 
 def _perturbed(canon: dict[str, np.ndarray], seed: int) -> np.ndarray:
     """The grader's perturbed test set (made once per child)."""
-    from autograder import perturbation
+    from mnist_course import perturbation
 
     if seed not in _perturbed_sets:
         _perturbed_sets[seed] = perturbation.perturbed_test_set(canon["x_test"], seed=seed)
@@ -387,8 +387,9 @@ def _judge_check(
 ) -> dict[str, Any]:
     """In the child: one check that needs Keras but no stage (the augmentation block, the
     re-training of a tuned configuration), as a message."""
-    from autograder import artifacts, tuning
+    from autograder import artifacts
     from autograder.checks import extensions
+    from mnist_course import tuning
 
     check = config.spec.check(unit["check"])
     if check.judge not in CHECK_JUDGES:
@@ -433,7 +434,7 @@ def _judge_check(
 
 def _failed_check(check_id: str, name: str, config: Any, message: str) -> CheckResult:
     from autograder.checks.hints import advise
-    from autograder.checks.result import spec_for
+    from mnist_course.results import spec_for
 
     return spec_for(check_id, config).failed(message, advise("object_unusable", name=name))
 
@@ -444,7 +445,7 @@ def main() -> int:
     results = os.fdopen(job["results"], "w")
     import keras  # noqa: F401 - imported before "ready": start-up is the grader's cost
 
-    from autograder.config import CourseConfig
+    from mnist_course.config import CourseConfig
 
     config = CourseConfig.model_validate(job["config"]).assignment(job["assignment"])
     canon = {name: np.load(path, allow_pickle=False) for name, path in job["canon"].items()}

@@ -24,14 +24,14 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autograder import tuning
 from autograder.arrays import HEAD_ROWS, ArraySummary
 from autograder.checks import data as data_checks
 from autograder.checks import evaluation, extensions, models
 from autograder.checks.hints import advise
-from autograder.checks.result import CheckResult, spec_for
-from autograder.config import AssignmentConfig, CourseConfig, load_config
-from autograder.data import load_mnist
+from mnist_course import tuning
+from mnist_course.config import AssignmentConfig, CourseConfig, load_config
+from mnist_course.data import load_mnist
+from mnist_course.results import CheckResult, spec_for
 
 if TYPE_CHECKING:
     import keras
@@ -454,7 +454,7 @@ def _judge_augmentation_behaviour(builder: object) -> CheckResult:
 
 @functools.cache
 def _perturbed_test_set(seed: int) -> np.ndarray:
-    from autograder import perturbation
+    from mnist_course import perturbation
 
     return perturbation.perturbed_test_set(_canonical_test_set()[0], seed=seed)
 

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from autograder.config import CourseConfig
+from mnist_course.config import CourseConfig
 
 #: Seconds the grading process may run past the submission's own time limit (loading
 #: MNIST and TensorFlow, judging the models) before it counts as hung.
@@ -105,7 +105,7 @@ def readiness_problems(
 ) -> list[str]:
     """What this machine lacks to grade (empty when ready): run here and on every worker."""
     from autograder import executor
-    from autograder.data import MnistDataError, load_mnist
+    from mnist_course.data import MnistDataError, load_mnist
 
     problems = []
     if fingerprint is not None and fingerprint != kit_fingerprint():

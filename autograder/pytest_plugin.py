@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from autograder.checks.result import CheckResult
+from mnist_course.results import CheckResult
 
 _REPORT_KEY = pytest.StashKey[Any]()
 
@@ -74,8 +74,8 @@ class CheckItem(pytest.Item):
 def _grade(submission: str, config_path: str | None) -> Any:
     """The kit's sandboxed grader where it is installed, else a fresh kernel (student wheel);
     a failure to grade at all stops the run with its reason, not a zero."""
-    from autograder.config import ConfigError
-    from autograder.data import MnistDataError
+    from mnist_course.config import ConfigError
+    from mnist_course.data import MnistDataError
 
     try:
         if importlib.util.find_spec("autograder.grader") is None:

@@ -1,14 +1,14 @@
 """First process inside the sandbox: builds its filesystem, then starts the harness.
 
-Started by :mod:`autograder.executor` inside fresh namespaces (network, pid, mount,
-ipc, uts; as root, or as the root of a new user namespace when the grader is not
-root). It builds the sandbox's filesystem from an empty root: a small tmpfs into which
-it binds, read-only, only what the harness needs (Python, the shared libraries and the
-few /etc files it loads, the autograder package, MNIST and the grader's inputs), a
-fresh /proc, a minimal /dev and, as the only writable place, a scratch tmpfs of fixed
-size and inode count at the scratch folder's path; then it pivots into that root and
-detaches the old one, so nothing else of the machine exists in there. It joins the
-cgroups, sets rlimits and forks the harness, which drops every capability (and, as
+Started by :mod:`autograder.executor` inside fresh namespaces (network, pid, mount, ipc,
+uts; as root, or as the root of a new user namespace when the grader is not root). It
+builds the sandbox's filesystem from an empty root: a small tmpfs into which it binds,
+read-only, only what the harness needs (Python, the shared libraries and the few /etc
+files it loads, the kit's autograder and mnist_course packages, MNIST and the grader's
+inputs), a fresh /proc, a minimal /dev and, as the only writable place, a scratch tmpfs
+of fixed size and inode count at the scratch folder's path; then it pivots into that
+root and detaches the old one, so nothing else of the machine exists in there. It joins
+the cgroups, sets rlimits and forks the harness, which drops every capability (and, as
 root, becomes an unprivileged uid of its own), gets a fresh session keyring and
 ``no_new_privs`` before it executes.
 
@@ -272,8 +272,8 @@ def lock_down(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
             if refused:
                 missing.append(f"read-only remount refused for {', '.join(refused)}")
             enforced.append(
-                "filesystem built from an empty root: only Python, the autograder package, "
-                "the data and the grader's inputs, read-only"
+                "filesystem built from an empty root: only Python, the kit's grader and core "
+                "packages, the data and the grader's inputs, read-only"
             )
             scratch = spec["scratch_tmpfs"]
             enforced.append(f"read-only filesystem except the scratch tmpfs ({scratch})")

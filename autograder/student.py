@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from autograder.checks.hints import Advice
-from autograder.checks.result import CheckResult, check_specs, fail_all, is_test_cell
-from autograder.config import ConfigError, find_assignment, find_config_file, load_config
 from autograder.formats.text import one_line
+from mnist_course.config import ConfigError, find_assignment, find_config_file, load_config
+from mnist_course.results import CheckResult, check_specs, fail_all, is_test_cell
 
 #: Exit statuses: every check passed, some failed, the notebook could not be checked.
 EXIT_PASSED, EXIT_FAILED, EXIT_ERROR = 0, 1, 2

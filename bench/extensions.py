@@ -22,14 +22,14 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
-from autograder.config import ConfigError, load_config  # noqa: E402
-from autograder.data import MnistDataError  # noqa: E402
+from mnist_course.config import ConfigError, load_config  # noqa: E402
+from mnist_course.data import MnistDataError  # noqa: E402
 
 if TYPE_CHECKING:
     import keras
     import numpy as np
 
-    from autograder.config import Stage
+    from mnist_course.config import Stage
 
     Split = tuple[np.ndarray, np.ndarray]  # normalized (n, 28, 28, 1) images and labels
 
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         import keras
         import tensorflow as tf
 
-        from autograder.perturbation import perturbed_test_set
+        from mnist_course.perturbation import perturbed_test_set
         from reference import data, extensions, training
         from reference.pipeline import builder_of
 

@@ -24,7 +24,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 import nbformat  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
-from autograder.config import load_config  # noqa: E402
+from mnist_course.config import load_config  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -18,12 +18,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE]
 
-from autograder.assignments import get_spec  # noqa: E402
-from autograder.config import ConfigError, load_config  # noqa: E402
+from mnist_course.assignments import get_spec  # noqa: E402
+from mnist_course.config import ConfigError, load_config  # noqa: E402
 
 ASSIGNMENT = "mnist_digits"
 STAGES = tuple(stage.id for stage in get_spec(ASSIGNMENT).stages)
-from autograder.data import MnistDataError  # noqa: E402
+from mnist_course.data import MnistDataError  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

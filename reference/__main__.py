@@ -6,9 +6,9 @@ import argparse
 import os
 import sys
 
-from autograder.assignments import get_spec
-from autograder.config import ConfigError, load_config
-from autograder.data import MnistDataError
+from mnist_course.assignments import get_spec
+from mnist_course.config import ConfigError, load_config
+from mnist_course.data import MnistDataError
 
 ASSIGNMENT = "mnist_digits"
 STAGES = tuple(stage.id for stage in get_spec(ASSIGNMENT).stages)

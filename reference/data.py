@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from autograder.data import load_mnist
+from mnist_course.data import load_mnist
 
 __all__ = ["flatten", "load_mnist", "normalize"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from autograder.config import AssignmentConfig
+from mnist_course.config import AssignmentConfig
 from reference import data, evaluation, models, plots, training
 
 Builder = Callable[..., keras.Model]

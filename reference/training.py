@@ -1,8 +1,8 @@
 """Stage 3: compile and train. The course's compile/fit is the kit's own
-(:mod:`autograder.training`), which the grader also re-trains submissions with; the
+(:mod:`mnist_course.training`), which the grader also re-trains submissions with; the
 reference uses it as it is."""
 
-from autograder.training import (
+from mnist_course.training import (
     LOSS,
     METRICS,
     OPTIMIZER,

@@ -38,7 +38,7 @@ def mnist_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def mnist(mnist_dir: Path):
-    from autograder.data import load_mnist
+    from mnist_course.data import load_mnist
 
     return load_mnist(mnist_dir)
 

@@ -7,7 +7,7 @@ import importlib
 
 from nbformat import NotebookNode
 
-from autograder.config import AssignmentConfig
+from mnist_course.config import AssignmentConfig
 
 
 def lesson_cells(config: AssignmentConfig) -> list[NotebookNode]:

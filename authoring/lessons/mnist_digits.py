@@ -12,12 +12,12 @@ from nbformat import NotebookNode
 
 from authoring import cells
 from authoring.solutions import module_constants, split_function
-from autograder.config import AssignmentConfig
+from mnist_course.config import AssignmentConfig
 from reference import data, training
 from reference.pipeline import builder_of
 
 ASSIGNMENT = "mnist_digits"
-#: The training inputs the notebook makes for each kind of stage input (autograder.spec).
+#: The training inputs the notebook makes for each kind of stage input (mnist_course.spec).
 TRAINING_INPUTS = {"vectors": "X_train_flattened", "images": "X_train_images"}
 
 

@@ -11,7 +11,7 @@ from nbformat import NotebookNode
 
 from authoring import cells
 from authoring.solutions import class_source, module_constants, split_function
-from autograder.config import AssignmentConfig
+from mnist_course.config import AssignmentConfig
 from reference import extensions, training
 from reference.pipeline import builder_of
 
@@ -43,8 +43,8 @@ test digits the grader rotates, shifts and zooms itself. Run the notebook top to
             config,
             libraries=("import keras_tuner", "import tempfile", "import time"),
             kit=(
-                "from autograder.perturbation import perturbed_test_set",
-                "from autograder.tuning import split_validation",
+                "from mnist_course.perturbation import perturbed_test_set",
+                "from mnist_course.tuning import split_validation",
             ),
         ),
         cells.markdown(

@@ -11,7 +11,7 @@ from autograder.checks.models import (
     check_structure,
     check_trained,
 )
-from autograder.checks.result import CheckResult, CheckSpec, check_specs, fail_all, spec_for
+from mnist_course.results import CheckResult, CheckSpec, check_specs, fail_all, spec_for
 
 __all__ = [
     "ArrayEvidence",

@@ -1,6 +1,6 @@
 """What each stage's architecture must look like, one judge per kind of network.
 
-A stage's spec names its architecture (autograder.spec.Architecture); the structure
+A stage's spec names its architecture (mnist_course.spec.Architecture); the structure
 check has already made sure the model has an input shape and one output of 10 scores.
 Each judge reads only layer types, sizes and wiring, never weights.
 """
@@ -18,7 +18,7 @@ from autograder.checks.hints import Advice, advise
 if TYPE_CHECKING:
     import keras
 
-    from autograder.config import Stage
+    from mnist_course.config import Stage
 
 Shape = tuple[int | None, ...]
 

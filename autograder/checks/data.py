@@ -13,9 +13,9 @@ import numpy as np
 
 from autograder.arrays import HEAD_ROWS, ArraySummary
 from autograder.checks.hints import Advice, advise
-from autograder.checks.result import CheckResult, spec_for
-from autograder.config import AssignmentConfig
-from autograder.data import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from mnist_course.config import AssignmentConfig
+from mnist_course.data import TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS
+from mnist_course.results import CheckResult, spec_for
 
 PIXELS = 28 * 28
 #: The canonical file each loaded array must equal, in the order a load check reads them

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autograder.config import AssignmentConfig
+from mnist_course.config import AssignmentConfig
 
 if TYPE_CHECKING:
     import keras
@@ -187,7 +187,7 @@ def retrain(
     ``images`` (the training set only), so weights fitted elsewhere do not count."""
     import keras
 
-    from autograder import training
+    from mnist_course import training
 
     budget = config.stages[stage]
     keras.utils.set_random_seed(config.seed)
@@ -209,7 +209,7 @@ def _optimizer(name: str, learning_rate: float) -> object:
     """The optimizer a trial named, made by Keras from its name (only the course's)."""
     import keras
 
-    from autograder.tuning import OPTIMIZERS
+    from mnist_course.tuning import OPTIMIZERS
 
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer {name!r} is not one of {', '.join(OPTIMIZERS)}")
@@ -229,7 +229,7 @@ def tuned_validation_accuracy(
     split the notebook searched on), and its accuracy on the kit's validation split."""
     import keras
 
-    from autograder import tuning
+    from mnist_course import tuning
 
     settings = config.tuning
     try:

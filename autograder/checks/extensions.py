@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autograder import fit_evidence, tuning
+from autograder import fit_evidence
 from autograder.checks.architectures import AUGMENTATION_LAYERS, augmentation_missing, layer_names
 from autograder.checks.hints import Advice, advise
-from autograder.checks.result import CheckResult, spec_for
-from autograder.config import AssignmentConfig
+from mnist_course import tuning
+from mnist_course.config import AssignmentConfig
+from mnist_course.results import CheckResult, spec_for
 
 if TYPE_CHECKING:
     import keras

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from mnist_course.results import Advice
+
 #: The category of a check that failed because the grader did (never the student's fault).
 GRADER_FAILED = "grader_failed"
 #: Why a model could not be judged, most telling first (a file can show several).
@@ -34,14 +36,6 @@ class Hint:
     text: str
 
 
-@dataclass(frozen=True)
-class Advice:
-    """A chosen hint with its details filled in."""
-
-    category: str
-    text: str
-
-
 _BUILD_AND_TRAIN = (
     "Define `{builder}()` returning a new compiled keras.Model, then create and train "
     "`{variable} = {builder}()` with `{variable}.fit(...)`; every cell must run without "
@@ -55,7 +49,7 @@ CATALOGUE: tuple[Hint, ...] = (
         "load_missing",
         "data not loaded",
         "Load the data with `(X_train, y_train), (X_test, y_test) = load_mnist()` "
-        "(from autograder.data) and keep these four names.",
+        "(from mnist_course.data) and keep these four names.",
     ),
     Hint(
         "labels_one_hot",

@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any, Literal
 from autograder.checks import architectures
 from autograder.checks.evaluation import Measurement, input_shape
 from autograder.checks.hints import PROBLEM_HINTS, Advice, ProblemKind, advise
-from autograder.checks.result import CheckResult, spec_for
-from autograder.config import AssignmentConfig
-from autograder.spec import StageSpec
+from mnist_course.config import AssignmentConfig
+from mnist_course.results import CheckResult, spec_for
+from mnist_course.spec import StageSpec
 
 if TYPE_CHECKING:
     import keras

@@ -14,9 +14,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, get_args
 
-from autograder.checks.result import CheckResult
-from autograder.config import GradescopeVisibility, GradingLimits
 from autograder.grader import GradeReport
+from mnist_course.config import GradescopeVisibility, GradingLimits
+from mnist_course.results import CheckResult
 
 VISIBILITIES: tuple[GradescopeVisibility, ...] = get_args(GradescopeVisibility)
 #: Who sees which check when course.yaml says nothing (grading.gradescope_visibility).

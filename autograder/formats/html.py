@@ -19,10 +19,10 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from autograder.checks.confusion import CLASSES, ModelEvaluation, evaluations_of
-from autograder.checks.result import CheckResult
-from autograder.config import AssignmentConfig, CourseConfig
-from autograder.data import MnistDataError, load_mnist
 from autograder.grader import GradeReport
+from mnist_course.config import AssignmentConfig, CourseConfig
+from mnist_course.data import MnistDataError, load_mnist
+from mnist_course.results import CheckResult
 
 GRID_COLUMNS = 8
 STYLE = """

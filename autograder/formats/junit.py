@@ -15,9 +15,9 @@ import xml.etree.ElementTree as ElementTree
 from datetime import UTC, datetime
 
 from autograder.checks.hints import GRADER_FAILED
-from autograder.checks.result import CheckResult
-from autograder.config import CourseConfig
 from autograder.grader import GradeReport
+from mnist_course.config import CourseConfig
+from mnist_course.results import CheckResult
 
 #: Characters XML 1.0 cannot carry at all, even escaped.
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

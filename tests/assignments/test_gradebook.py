@@ -15,7 +15,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder import commands, executor
-from autograder.config import load_config
+from mnist_course.config import load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SUBMISSIONS = REPO_ROOT / "tests" / "autograder" / "submissions"

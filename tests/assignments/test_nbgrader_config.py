@@ -59,7 +59,7 @@ def test_course_config_variable_wins(course_dir, monkeypatch):
 
 def test_kit_course_yaml_gives_the_documented_defaults(monkeypatch):
     monkeypatch.delenv("COURSE_CONFIG", raising=False)
-    from autograder.config import load_config
+    from mnist_course.config import load_config
 
     course = load_config(REPO_ROOT / "course.yaml")
     config = _nbgrader_config(REPO_ROOT)

@@ -18,8 +18,8 @@ import yaml
 from nbgrader.api import Gradebook
 
 from autograder import executor
-from autograder.checks.result import grade_id_of
-from autograder.config import load_config
+from mnist_course.results import grade_id_of
+from mnist_course.config import load_config
 from autograder.grader import grade_submission
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

@@ -22,7 +22,7 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.config import load_config
+from mnist_course.config import load_config
 from autograder.notebook import TENSORFLOW_START_UP
 from reference import data, models
 from authoring.solutions import body_lines
@@ -386,7 +386,7 @@ def _nbgrader_accuracies(course: Course, student: str) -> dict[str, str]:
 @pytest.mark.parametrize("student", ["reference-solved", "no-normalization"])
 def test_nbgrader_and_the_kits_grader_measure_the_same_accuracies(graded, student, tmp_path):
     from autograder import executor
-    from autograder.checks.result import grade_id_of
+    from mnist_course.results import grade_id_of
     from autograder.grader import grade_submission
 
     if not executor.isolation_available():
@@ -406,7 +406,7 @@ def test_nbgrader_and_the_kits_grader_measure_the_same_accuracies(graded, studen
 
 
 def test_feedback_names_each_test_cell_by_its_check(released):
-    from autograder.checks.result import check_specs
+    from mnist_course.results import check_specs
 
     text = released.feedback("untouched")
     assert "Test cell" not in text and "Grade cell:" not in text

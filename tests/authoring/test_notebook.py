@@ -16,9 +16,9 @@ from authoring.__main__ import main as generator_main
 from authoring.build import REGENERATE, build_notebook, drift, source_notebook_path
 from authoring.feedback import RedactHiddenTests
 from authoring.solutions import body_lines, module_constants, split_function
-from autograder.assignments import get_spec
-from autograder.checks.result import check_specs, grade_id_of
-from autograder.config import load_config
+from mnist_course.assignments import get_spec
+from mnist_course.config import load_config
+from mnist_course.results import check_specs, grade_id_of
 from reference import data, models, training
 
 REPO_ROOT = Path(__file__).resolve().parents[2]

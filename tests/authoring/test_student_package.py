@@ -1,4 +1,5 @@
-"""authoring.student_package: students get autograder and the course settings, never reference."""
+"""authoring.student_package: students get the core package, the student side of autograder
+and the course settings, never reference or authoring."""
 
 from __future__ import annotations
 
@@ -24,6 +25,8 @@ KIT_ONLY = ("executor", "sandbox_init", "harness", "judge", "grader", "batch", "
             "gradebook", "cli", "commands", "__main__")  # fmt: skip
 #: Kit modules the shipped code may name only behind a check that they are installed.
 GUARDED = {"autograder.grader"}
+#: The kit's packages that a student may have: the core and the grader's student side.
+KIT_PACKAGES = ("mnist_course", "autograder")
 STUB = 'raise NotImplementedError("Replace this line with your code (instructions above).")'
 
 
@@ -41,9 +44,9 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_holds_the_autograder_and_no_reference(wheel: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "autograder/notebook.py" in names
-    assert "autograder/data.py" in names
-    assert "autograder/course.yaml" in names
-    assert not [name for name in names if name.startswith("reference")]
+    assert "mnist_course/data.py" in names
+    assert "mnist_course/course.yaml" in names and "mnist_course/assignments/__init__.py" in names
+    assert not [name for name in names if name.startswith(("reference", "authoring"))]
     metadata = (
         zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("METADATA"))).decode()
     )
@@ -52,7 +55,7 @@ def test_wheel_holds_the_autograder_and_no_reference(wheel: Path) -> None:
 
 
 def test_packaged_course_yaml_keeps_settings_but_not_the_data_folder(wheel: Path) -> None:
-    packaged = yaml.safe_load(zipfile.ZipFile(wheel).read("autograder/course.yaml"))
+    packaged = yaml.safe_load(zipfile.ZipFile(wheel).read("mnist_course/course.yaml"))
     assert packaged["seed"] == 9
     assert packaged["course"]["id"] == "c9"
     assert "mnist_dir" not in packaged["data"]
@@ -82,7 +85,7 @@ def test_installed_wheel_finds_its_course_yaml(wheel: Path, tmp_path: Path) -> N
         [
             sys.executable,
             "-c",
-            "import autograder, autograder.config as c; cfg = c.load_config(); "
+            "import autograder, mnist_course.config as c; cfg = c.load_config(); "
             "print(autograder.__file__); print(cfg.seed, cfg.course.id)",
         ],
         cwd=elsewhere,
@@ -128,30 +131,26 @@ def test_wheel_ships_no_sandbox_grader_or_solutions(wheel: Path) -> None:
 def _imported_kit_modules(source: str) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("autograder"):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(KIT_PACKAGES):
             found |= {f"{node.module}.{alias.name}" for alias in node.names} | {node.module}
         elif isinstance(node, ast.Import):
-            found |= {alias.name for alias in node.names if alias.name.startswith("autograder")}
+            found |= {alias.name for alias in node.names if alias.name.startswith(KIT_PACKAGES)}
     return found
 
 
 def test_shipped_modules_import_only_what_is_shipped(wheel: Path) -> None:
-    """Every autograder module a shipped file imports, even lazily, is in the wheel."""
+    """Every kit module a shipped file imports, even lazily, is in the wheel."""
     archive = zipfile.ZipFile(wheel)
-    shipped = {
-        n.removesuffix(".py").removesuffix("/__init__").replace("/", ".")
-        for n in archive.namelist()
-        if n.startswith("autograder/") and n.endswith(".py")
-    }
-    shipped |= {"autograder"}  # fmt: skip
-    for name in archive.namelist():
-        if name.startswith("autograder/") and name.endswith(".py"):
-            for module in _imported_kit_modules(archive.read(name).decode()):
-                if module.rsplit(".", 1)[0] in GUARDED or module in GUARDED:
-                    continue
-                # "from autograder.checks import data" names a module; "... import advise" not
-                parent = module.rsplit(".", 1)[0]
-                assert module in shipped or parent in shipped, f"{name} imports {module}"
+    sources = [n for n in archive.namelist() if n.startswith(KIT_PACKAGES) and n.endswith(".py")]
+    shipped = {n.removesuffix(".py").removesuffix("/__init__").replace("/", ".") for n in sources}
+    assert {"mnist_course", "mnist_course.config", "autograder", "autograder.notebook"} <= shipped
+    for name in sources:
+        for module in _imported_kit_modules(archive.read(name).decode()):
+            if module.rsplit(".", 1)[0] in GUARDED or module in GUARDED:
+                continue
+            # "from autograder.checks import data" names a module; "... import advise" not
+            parent = module.rsplit(".", 1)[0]
+            assert module in shipped or parent in shipped, f"{name} imports {module}"
 
 
 def test_wheel_registers_the_command_and_the_pytest_plugin(wheel: Path) -> None:

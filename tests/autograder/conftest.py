@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from autograder import executor
-from autograder.config import AssignmentConfig, CourseConfig, load_config
 from autograder.grader import GradeReport, grade_submission
+from mnist_course.config import AssignmentConfig, CourseConfig, load_config
 
 if TYPE_CHECKING:
     import keras

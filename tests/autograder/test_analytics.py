@@ -14,7 +14,7 @@ import pytest
 from autograder import analytics
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import HINTS
-from autograder.config import parse_config
+from mnist_course.config import parse_config
 
 GOLDEN = Path(__file__).parent / "golden"
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from autograder.arrays import ArraySummary
-from autograder.data import TEST_LABELS
+from mnist_course.data import TEST_LABELS
 
 
 def test_summary_of_canonical_labels_matches_the_published_checksum(mnist):

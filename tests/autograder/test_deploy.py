@@ -17,8 +17,8 @@ import pytest
 import yaml
 
 from autograder import deploy
-from autograder.config import load_config, parse_config
-from autograder.data import MNIST_FILES
+from mnist_course.config import load_config, parse_config
+from mnist_course.data import MNIST_FILES
 
 SCHEMA = json.loads(
     (Path(__file__).parent / "formats" / "gradescope_results.schema.json").read_text()
@@ -105,11 +105,30 @@ def test_zip_holds_scripts_settings_data_and_kit_but_no_solutions(built):
     assert all(modes[name] & stat.S_IXUSR for name in ("setup.sh", "run_autograder"))
     assert {f"mnist/{spec.stem}.gz" for spec in MNIST_FILES} <= set(names)
     assert "kit/autograder/grader.py" in names and "kit/autograder/formats/html.py" in names
-    assert not [n for n in names if "reference" in n.split("/") or "tests" in n.split("/")]
+    assert (
+        "kit/mnist_course/config.py" in names
+        and "kit/mnist_course/assignments/__init__.py" in names
+    )
+    hidden = {"reference", "authoring", "tests"}
+    assert not [n for n in names if hidden & set(n.split("/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert kit["project"]["scripts"]["autograder"] == "autograder.cli:main"
     assert course["data"]["mnist_dir"] == "mnist"
     assert "pip install /autograder/source/kit" in setup and "venv" in setup
+
+
+def test_the_zipped_kit_builds_into_the_grader_and_its_core(layout, tmp_path):
+    """What setup.sh pip-installs: a wheel of the grader and the core package it imports."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
+         "--wheel-dir", str(tmp_path / "wheel"), str(layout / "source" / "kit")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "wheel").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {"autograder/grader.py", "mnist_course/config.py", "mnist_course/spec.py"} <= set(names)
+    assert "mnist_course/assignments/mnist_extensions.py" in names
+    assert not [n for n in names if n.startswith(("reference/", "authoring/"))]
 
 
 def test_packaged_course_yaml_finds_the_packaged_mnist(layout):

@@ -77,8 +77,8 @@ def test_no_namespaces_at_all_is_refused_unless_allowed(monkeypatch, helpers, tm
 
 def test_the_harness_reads_a_copy_of_course_yaml(run, helpers):
     execution, out = run(
-        "from autograder.config import load_config\n"
-        "from autograder.data import load_mnist\n"
+        "from mnist_course.config import load_config\n"
+        "from mnist_course.data import load_mnist\n"
         "assert load_config().source.parent.name == '.grader', load_config().source\n"
         "assert load_mnist()[1][0].shape == (10000, 28, 28)",
         config_file=helpers.repo_root / "course.yaml",
@@ -110,7 +110,7 @@ def test_the_sandbox_dies_with_its_grading_process(helpers, tmp_path):
     looping = helpers.submissions / "submission-infinite-loop-ignoring-interrupts.ipynb"
     script = textwrap.dedent(f"""
         from autograder.grader import grade_submission
-        from autograder.config import load_config
+        from mnist_course.config import load_config
         config = load_config({str(helpers.repo_root / "course.yaml")!r})
         config = config.model_copy(update={{"grading": config.grading.model_copy(
             update={{"cell_timeout_s": 120, "submission_timeout_s": 120}})}})

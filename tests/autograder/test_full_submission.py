@@ -8,12 +8,12 @@ import inspect
 import nbformat
 import pytest
 
-from autograder.assignments import get_spec
 from autograder.grader import grade_submission
+from mnist_course.assignments import get_spec
 
 LOAD = """\
-from autograder.config import load_config
-from autograder.data import load_mnist
+from mnist_course.config import load_config
+from mnist_course.data import load_mnist
 
 config = load_config().assignment("mnist_digits")
 (X_train, y_train), (X_test, y_test) = load_mnist()"""

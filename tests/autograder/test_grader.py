@@ -7,9 +7,9 @@ import json
 import nbformat
 import pytest
 
-from autograder.checks.result import is_test_cell
-from autograder.config import ConfigError, find_assignment
 from autograder.grader import GradingError, SubmissionUnreadable, grade_submission, read_cells
+from mnist_course.config import ConfigError, find_assignment
+from mnist_course.results import is_test_cell
 
 
 def _write(path, cells, **extra):

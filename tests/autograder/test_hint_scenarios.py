@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.assignments import get_spec
 from autograder.grader import GradeReport
+from mnist_course.assignments import get_spec
 
 STAGES = tuple(stage.id for stage in get_spec("mnist_digits").stages)
 PARTS = ("structure", "trained", "accuracy")

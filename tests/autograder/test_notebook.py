@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from autograder import notebook
-from autograder.checks.result import CheckResult
+from mnist_course.results import CheckResult
 
 
 @pytest.fixture(autouse=True)

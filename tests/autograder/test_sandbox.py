@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from autograder import executor, sandbox_init
-from autograder.data import resolve_folder
 from autograder.grader import grade_submission, read_cells
+from mnist_course.data import resolve_folder
 
 isolated = pytest.mark.skipif(
     not executor.isolation_available(), reason="needs Linux namespaces (unshare)"
@@ -65,7 +65,8 @@ def test_the_sandbox_shows_only_what_it_binds_in(grade, outside, helpers):
     assert {"proc", "dev", "tmp"} <= set(seen["root"])
     assert set(seen["tmp"]) <= _names_on_the_way("/tmp", bound)  # wherever the kit lives
     assert set(seen["kit"]) <= _names_on_the_way(kit, bound)
-    assert "autograder" in seen["kit"] and "reference" not in seen["kit"]
+    assert {"autograder", "mnist_course"} <= set(seen["kit"])
+    assert not {"reference", "authoring"} & set(seen["kit"])
     assert set(seen["around-kit"]) <= _names_on_the_way(str(Path(kit).parent), bound)
     # The grader's folder: its own scratch folder only (no sibling, sentinel or decoy).
     assert len(seen["outside"]) == 1 and seen["outside"][0].startswith("autograder-")

@@ -7,8 +7,8 @@ import io
 import pytest
 
 from autograder import student
-from autograder.checks.result import check_specs
-from autograder.config import load_config
+from mnist_course.config import load_config
+from mnist_course.results import check_specs
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ import pytest
 import yaml
 
 from authoring.build import source_notebook_path, write_notebook
-from autograder.config import load_config
 from autograder.notebook import TENSORFLOW_START_UP
+from mnist_course.config import load_config
 
 pytestmark = pytest.mark.browser
 

@@ -1,4 +1,4 @@
-"""reference.extensions and autograder.perturbation: the mnist_extensions assignment."""
+"""reference.extensions and mnist_course.perturbation: the mnist_extensions assignment."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import keras_tuner
 import numpy as np
 import pytest
 
-from autograder import perturbation
+from mnist_course import perturbation
 from reference import data, extensions, training
 
 # LeNet-5 adapted to 28x28: C1 6*(5*5+1) + C3 16*(6*5*5+1) + C5 (400+1)*120 + F6 (120+1)*84

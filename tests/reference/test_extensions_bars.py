@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder.config import load_config
-from autograder.perturbation import perturbed_test_set
+from mnist_course.config import load_config
+from mnist_course.perturbation import perturbed_test_set
 from reference import data, evaluation
 from reference.pipeline import train_stage
 

@@ -59,7 +59,7 @@ def test_learning_rate_is_passed_to_adam() -> None:
 def test_builder_defaults_are_the_course_defaults(tmp_path) -> None:
     import inspect
 
-    from autograder.config import load_config
+    from mnist_course.config import load_config
     from reference.pipeline import builder_of
 
     (tmp_path / "course.yaml").write_text("{}\n", encoding="utf-8")
@@ -75,7 +75,7 @@ def test_grader_prepares_inputs_as_the_reference_does(small_mnist) -> None:
     import numpy as np
 
     from autograder.checks.evaluation import prepare_images
-    from autograder.config import parse_config
+    from mnist_course.config import parse_config
     from reference.data import normalize
     from reference.pipeline import builder_of, model_inputs
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder.assignments import get_spec
-from autograder.config import load_config
+from mnist_course.assignments import get_spec
+from mnist_course.config import load_config
 from reference.pipeline import run_pipeline
 
 STAGES = tuple(stage.id for stage in get_spec("mnist_digits").stages)

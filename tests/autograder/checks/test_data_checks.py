@@ -14,7 +14,7 @@ from autograder.checks.data import (
     check_normalize,
     probe_images,
 )
-from autograder.config import parse_config
+from mnist_course.config import parse_config
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,11 @@ from __future__ import annotations
 import keras
 import pytest
 
-from autograder import fit_evidence, tuning
+from autograder import fit_evidence
 from autograder.checks import extensions, models
 from autograder.checks.evaluation import Measurement
-from autograder.config import parse_config
+from mnist_course import tuning
+from mnist_course.config import parse_config
 
 EXTENSIONS = "mnist_extensions"
 

@@ -13,7 +13,7 @@ from autograder.checks.models import (
     check_structure,
     check_trained,
 )
-from autograder.config import parse_config
+from mnist_course.config import parse_config
 
 SEED = 42
 

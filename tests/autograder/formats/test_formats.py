@@ -12,11 +12,11 @@ import junitparser
 import pytest
 import xmlschema
 
-from autograder.checks.result import CheckResult
-from autograder.config import parse_config
 from autograder.formats import github, gradescope, junit, table
 from autograder.formats import json as json_format
 from autograder.grader import GradeReport
+from mnist_course.config import parse_config
+from mnist_course.results import CheckResult
 
 HERE = Path(__file__).parent
 GRADESCOPE_SCHEMA = json.loads((HERE / "gradescope_results.schema.json").read_text())

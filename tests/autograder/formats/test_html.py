@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 
 from autograder.checks.confusion import MAX_MISTAKES, ModelEvaluation
-from autograder.checks.result import CheckResult
-from autograder.config import parse_config
 from autograder.formats import html
 from autograder.grader import GradeReport
+from mnist_course.config import parse_config
+from mnist_course.results import CheckResult
 
 GOLDEN = Path(__file__).parents[1] / "golden" / "submission-no-normalization.json"
 PNG = b"\x89PNG\r\n\x1a\n"

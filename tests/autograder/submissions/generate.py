@@ -16,12 +16,12 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.spec import NOTEBOOK_METADATA_KEY
+from mnist_course.spec import NOTEBOOK_METADATA_KEY
 
 HERE = Path(__file__).resolve().parent
 
 LOAD = """\
-from autograder.data import load_mnist
+from mnist_course.data import load_mnist
 
 (X_train, y_train), (X_test, y_test) = load_mnist()"""
 
@@ -141,7 +141,7 @@ SCENARIOS: dict[str, list[str]] = {
         "print((kit / 'assignments' / 'mnist_digits' / 'mnist_digits.ipynb').read_text()[:100])",
         "print((kit / '.git' / 'HEAD').read_text())",
         "import sys\n\nprint([name for name in sorted(os.listdir(kit))\n"
-        "       if name not in ('autograder', Path(sys.prefix).name)][0])",
+        "       if name not in ('autograder', 'mnist_course', Path(sys.prefix).name)][0])",
         # Only folders on the way to what the sandbox binds in (wherever the kit lives).
         "bound = (Path.cwd(), kit, Path(sys.prefix), Path(os.environ['MNIST_DATA']))\n"
         "others = [name for name in os.listdir('/tmp')\n"
@@ -431,9 +431,9 @@ import keras
 import keras_tuner
 import numpy as np
 
-from autograder.config import load_config
-from autograder.data import load_mnist
-from autograder.tuning import split_validation
+from mnist_course.config import load_config
+from mnist_course.data import load_mnist
+from mnist_course.tuning import split_validation
 
 config = load_config().assignment("mnist_extensions")
 (X_train, y_train), (X_test, y_test) = load_mnist()
@@ -607,7 +607,7 @@ def release_notebook() -> nbformat.NotebookNode:
     unsolved = "# YOUR CODE HERE\nraise NotImplementedError()"
     in_function = unsolved.replace("\n", "\n    ")
     cells = [
-        ("setup", False, None, "from autograder.data import load_mnist\nimport numpy as np"),
+        ("setup", False, None, "from mnist_course.data import load_mnist\nimport numpy as np"),
         ("load", True, None, unsolved),
         ("check-load", False, 1.0,
          "from autograder.notebook import check_data\n"

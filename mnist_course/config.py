@@ -18,8 +18,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from autograder.assignments import all_specs, get_spec
-from autograder.spec import NOTEBOOK_METADATA_KEY, AssignmentSpec
+from mnist_course.assignments import all_specs, get_spec
+from mnist_course.spec import NOTEBOOK_METADATA_KEY, AssignmentSpec
 
 #: Environment variable naming the course.yaml to use (wins over the search).
 CONFIG_ENV = "COURSE_CONFIG"
@@ -116,7 +116,7 @@ class Tuning(_Section):
 
 
 class AssignmentSettings(_Section):
-    """One assignment's own settings; validated against its spec (autograder.assignments)."""
+    """One assignment's own settings; validated against its spec (mnist_course.assignments)."""
 
     notebook: str = Field(..., min_length=1, description="Notebook file inside the folder.")
     points: dict[str, Points] = Field(

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
-    from autograder.config import CourseConfig
+    from mnist_course.config import CourseConfig
 
 DATA_ENV = "MNIST_DATA"
 IMAGES_MAGIC = 0x00000803

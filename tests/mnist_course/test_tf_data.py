@@ -1,4 +1,4 @@
-"""autograder.tf_data: Keras' numpy datasets lose tf.data's autotune, and nothing else."""
+"""mnist_course.tf_data: Keras' numpy datasets lose tf.data's autotune, and nothing else."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import sys
 
 SCRIPT = """
 import numpy as np
-from autograder import tf_data
+from mnist_course import tf_data
 tf_data.install_import_hook()
 import keras
 from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
-from autograder.tf_data import _MARK
+from mnist_course.tf_data import _MARK
 
 x = np.arange(40, dtype="float32").reshape(20, 2)
 y = np.arange(20)

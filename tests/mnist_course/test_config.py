@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder import config as course_config
-from autograder.assignments import all_specs
-from autograder.config import ConfigError, load_config
+from mnist_course import config as course_config
+from mnist_course.assignments import all_specs
+from mnist_course.config import ConfigError, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

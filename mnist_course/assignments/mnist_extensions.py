@@ -4,7 +4,7 @@ search whose chosen configuration the grader re-trains."""
 
 from __future__ import annotations
 
-from autograder.spec import AssignmentSpec, Check, Export, StageSpec, stage_checks
+from mnist_course.spec import AssignmentSpec, Check, Export, StageSpec, stage_checks
 
 LOADED = ("X_train", "y_train", "X_test", "y_test")
 

@@ -1,4 +1,7 @@
-"""The one record every check returns, and an assignment's checks with their points."""
+"""The one record every check returns, and an assignment's checks with their points.
+
+The grader, the notebook's self-checks, the pytest plugin and the authoring tools all
+speak these records, so they live in the core package, not beside the checks."""
 
 from __future__ import annotations
 
@@ -6,10 +9,17 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from autograder.checks.hints import Advice
-from autograder.config import AssignmentConfig
+from mnist_course.config import AssignmentConfig
 
 Visibility = Literal["visible", "hidden"]
+
+
+@dataclass(frozen=True)
+class Advice:
+    """A hint chosen from the catalogue (autograder.checks.hints), its details filled in."""
+
+    category: str
+    text: str
 
 
 @dataclass(frozen=True)

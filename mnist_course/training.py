@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import keras
 import numpy as np
 
-from autograder import tf_data
+from mnist_course import tf_data
 
 OPTIMIZER = "adam"
 LOSS = "sparse_categorical_crossentropy"

@@ -10,7 +10,7 @@ import importlib
 import pkgutil
 from functools import cache
 
-from autograder.spec import AssignmentSpec, SpecError
+from mnist_course.spec import AssignmentSpec, SpecError
 
 
 @cache

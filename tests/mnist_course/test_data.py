@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograder import data
-from autograder.config import load_config
-from autograder.data import MNIST_FILES, MnistDataError, load_mnist
+from mnist_course import data
+from mnist_course.config import load_config
+from mnist_course.data import MNIST_FILES, MnistDataError, load_mnist
 
 
 @pytest.fixture(autouse=True)

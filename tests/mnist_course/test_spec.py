@@ -9,14 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from autograder import harness, spec
-from autograder.assignments import all_specs
+from autograder import harness
 from autograder.checks import architectures
-from autograder.checks.result import check_specs, grade_id_of
-from autograder.config import ConfigError, parse_config
 from autograder.grader import TRUSTED_JUDGES
 from autograder.judge import CHECK_JUDGES
 from autograder.notebook import NOTEBOOK_JUDGES
+from mnist_course import spec
+from mnist_course.assignments import all_specs
+from mnist_course.config import ConfigError, parse_config
+from mnist_course.results import check_specs, grade_id_of
 
 STAGE = spec.StageSpec("mlp", "build_mlp", "mlp_model", "vectors", "hidden_dense",
                        {"title": "MLP", "min_test_accuracy": 0.9, "epochs": 1})  # fmt: skip

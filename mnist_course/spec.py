@@ -6,7 +6,7 @@ notebook variables: the sandbox's harness exports :attr:`AssignmentSpec.exports`
 grader and the notebook's self-checks run :attr:`AssignmentSpec.checks` through the judge
 families of :mod:`autograder.checks`, course.yaml's ``assignments.<id>`` is validated
 against it, and the notebook generator and the reference pipeline read its stages. Spec
-modules live in :mod:`autograder.assignments`, one per assignment; a malformed one fails
+modules live in :mod:`mnist_course.assignments`, one per assignment; a malformed one fails
 when it is imported, with a :class:`SpecError` that says what is wrong.
 """
 
