@@ -1,7 +1,8 @@
 """The second assignment through real nbgrader on a tiny budget: generate, release,
-autograde a reference-solved and a tuned-on-the-test-set submission, and grade the same
-notebook with the kit's trusted grader. Bars are low (the budget is one short epoch); the
-full budget's bars are the reference's business (tests/reference)."""
+autograde the reference-solved notebook, and grade the same notebook with the kit's
+trusted grader. Bars are low (the budget is one short epoch); the full budget's bars are
+the reference's business (tests/reference), and each typical mistake, tuning on the test
+set included, is graded in the sandbox by tests/autograder/test_extension_scenarios.py."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-import yaml
 from nbgrader.api import Gradebook
 
 from autograder import executor
@@ -25,21 +25,14 @@ from autograder.grader import grade_submission
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "mnist_extensions"
 MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
-TINY_STAGE = {"epochs": 1, "batch_size": 512, "min_test_accuracy": 0.5, "learning_rate": 0.003}
+TINY_STAGE = {"epochs": 1, "batch_size": 128, "min_test_accuracy": 0.5, "learning_rate": 0.003}
+#: The solved notebook fits each model on the first 15,000 training images, as a student
+#: trying things out might: 118 batches of 128 (as many steps as a whole epoch of 512, which
+#: batch normalization needs to settle) at a quarter of the cost.
+FIT_ALL = "    X_train_images,\n    y_train,\n"
+FIT_SOME = "    X_train_images[:15000],\n    y_train[:15000],\n"
 TINY_TUNING = {"max_trials": 2, "epochs": 1, "train_images": 2000, "validation_images": 1000,
                "tolerance": 0.1}  # fmt: skip
-
-
-def _tiny_course(root: Path) -> Path:
-    raw = yaml.safe_load((REPO_ROOT / "course.yaml").read_text())
-    settings = raw["assignments"][ASSIGNMENT]
-    for stage in settings["stages"].values():
-        stage.update(TINY_STAGE)
-    settings["stages"]["augmented_cnn"]["min_perturbed_accuracy"] = 0.2
-    settings["tuning"].update(TINY_TUNING)
-    path = root / "course.yaml"
-    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
-    return path
 
 
 def _meta(cell: nbformat.NotebookNode) -> dict:
@@ -55,10 +48,16 @@ def _nbgrader(root: Path, env: dict[str, str], *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory, mnist_dir):
+def course(tmp_path_factory, mnist_dir, tiny_course):
     root = tmp_path_factory.mktemp("extensions-course")
     shutil.copy(REPO_ROOT / "nbgrader_config.py", root)
-    config_path = _tiny_course(root)
+    config_path = tiny_course(
+        root,
+        ASSIGNMENT,
+        TINY_STAGE,
+        stages={"augmented_cnn": {"min_perturbed_accuracy": 0.2}},
+        tuning=TINY_TUNING,
+    )
     from authoring.build import source_notebook_path, write_notebook
 
     config = load_config(config_path)
@@ -83,16 +82,12 @@ def course(tmp_path_factory, mnist_dir):
     solved = nbformat.from_dict(release)
     for cell in solved.cells:
         if _meta(cell).get("solution"):
-            cell.source = solutions[_meta(cell)["grade_id"]]
-    leaked = nbformat.from_dict(solved)
-    for cell in leaked.cells:  # the typical mistake: tune on the test set
-        if _meta(cell).get("grade_id") == "search":
-            cell.source = cell.source.replace("(X_val, y_val)", "(X_test_images, y_test)")
-    for student, notebook in (("solved", solved), ("leaked", leaked)):
-        _nbgrader(root, env, "db", "student", "add", student)
-        folder = root / "submitted" / student / ASSIGNMENT
-        folder.mkdir(parents=True)
-        nbformat.write(notebook, folder / source.name)
+            cell.source = solutions[_meta(cell)["grade_id"]].replace(FIT_ALL, FIT_SOME)
+    assert sum(FIT_SOME in cell.source for cell in solved.cells) == 3
+    _nbgrader(root, env, "db", "student", "add", "solved")
+    folder = root / "submitted" / "solved" / ASSIGNMENT
+    folder.mkdir(parents=True)
+    nbformat.write(solved, folder / source.name)
     _nbgrader(root, env, "autograde", ASSIGNMENT)
     return root, config, release, source.name
 
@@ -123,24 +118,11 @@ def test_nbgrader_gives_the_solved_notebook_every_point(course):
     assert grades == expected
 
 
-def test_tuning_on_the_test_set_loses_the_validation_points_only(course):
-    root, config, _, notebook = course
-    grades = _grades(root, notebook, "leaked")
-    solved = _grades(root, notebook, "solved")
-    lost = sorted(cell for cell in grades if grades[cell] != solved[cell])
-    assert lost == []  # nbgrader's visible check reads X_val, which is still training data
-
-
 @pytest.mark.skipif(not executor.isolation_available(), reason="needs namespaces")
-def test_the_kit_grader_agrees_and_names_the_leak(course, tmp_path):
+def test_the_kit_grader_agrees(course, tmp_path):
     root, config, _, notebook = course
     solved = grade_submission(
         root / "submitted" / "solved" / ASSIGNMENT / notebook, config=config, workdir=tmp_path
     )
     assert solved.assignment == ASSIGNMENT
     assert solved.score == solved.max_score, [r for r in solved.results if not r.passed]
-    leaked = grade_submission(
-        root / "submitted" / "leaked" / ASSIGNMENT / notebook, config=config, workdir=tmp_path
-    )
-    failed = {r.id: r.hint_category for r in leaked.results if not r.passed}
-    assert failed == {"tuning.validation": "tuned_on_test_set"}
