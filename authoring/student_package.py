@@ -29,9 +29,7 @@ import tempfile
 import tomllib
 from pathlib import Path
 
-import yaml
-
-from mnist_course.config import CONFIG_FILENAME, ConfigError, load_config
+from mnist_course.config import CONFIG_FILENAME, ConfigError, course_yaml_text, load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 #: What every side needs (course.yaml, data, specs, result records, training): shipped whole.
@@ -64,10 +62,10 @@ ENTRY_POINTS = {
 
 def student_course_yaml(config_path: Path) -> str:
     """course.yaml as students get it: the validated settings, without the data folder."""
-    document = load_config(config_path).model_dump(mode="json")
-    document["data"].pop("mnist_dir", None)
-    header = "# course.yaml packaged for students by python -m authoring.student_package\n"
-    return header + yaml.safe_dump(document, sort_keys=False)
+    return course_yaml_text(
+        load_config(config_path),
+        header="course.yaml packaged for students by python -m authoring.student_package",
+    )
 
 
 def _project(repo_root: Path) -> dict:

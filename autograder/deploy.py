@@ -20,7 +20,7 @@ import yaml
 from autograder import deploy_templates
 from autograder.executor import KIT_PACKAGES
 from autograder.formats import gradescope as gradescope_format
-from mnist_course.config import CONFIG_FILENAME, CourseConfig, load_config
+from mnist_course.config import CONFIG_FILENAME, CourseConfig, course_yaml_text, load_config
 from mnist_course.data import MNIST_FILES, resolve_folder
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -78,13 +78,6 @@ def _kit_pyproject(repo_root: Path) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _course_yaml(config: CourseConfig) -> str:
-    document = config.model_dump(mode="json")
-    document["data"]["mnist_dir"] = MNIST_FOLDER
-    header = "# course.yaml packaged by autograder deploy gradescope; MNIST in mnist/ beside it\n"
-    return header + yaml.safe_dump(document, sort_keys=False)
 
 
 def _settings(
@@ -151,7 +144,12 @@ def gradescope(
         _add(archive, "setup.sh", SETUP_SH.encode(), executable=True)
         _add(archive, "run_autograder", template.read_bytes(), executable=True)
         _add(archive, "deploy.json", settings.encode())
-        _add(archive, CONFIG_FILENAME, _course_yaml(config).encode())
+        course = course_yaml_text(
+            config,
+            header="course.yaml packaged by autograder deploy gradescope; MNIST in mnist/ here",
+            mnist_dir=MNIST_FOLDER,
+        )
+        _add(archive, CONFIG_FILENAME, course.encode())
         for path in mnist:
             _add(archive, f"{MNIST_FOLDER}/{path.name}", path.read_bytes())
         _add(archive, f"{KIT}/pyproject.toml", _kit_pyproject(root).encode())

@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_course.config import CourseConfig
+from mnist_course.config import CONFIG_FILENAME, CourseConfig
 
 #: Each run gets its own unused uid (and gid) from this range: per-uid limits such as
 #: RLIMIT_NPROC then count this run only, and concurrent runs cannot signal each other.
@@ -430,12 +430,14 @@ def run_cells(
     limits: Limits,
     seed: int,
     hide: tuple[Path, ...] = (),
-    config_file: Path | None = None,
+    course_yaml: str | None = None,
 ) -> Execution:
     """Run ``cells`` in the sandbox with ``scratch`` as working folder; artifacts land
     in ``scratch/.out``. ``trusted`` is a folder the sandbox cannot see. The probe
     images reach the harness over a pipe only once it announces the export step.
-    ``exports`` is the assignment's contract (name and kind of each export)."""
+    ``exports`` is the assignment's contract (name and kind of each export);
+    ``course_yaml`` the text of the course.yaml student code loads (the folder around the
+    grader's own stays hidden)."""
     mode = isolation_mode()
     as_root = os.geteuid() == 0
     # Without a mount namespace, private folders (e.g. a Python under /root) cannot be
@@ -447,9 +449,10 @@ def run_cells(
     out = scratch / EXPORT
     (inputs / "cells.json").write_text(json.dumps(cells), encoding="utf-8")
     (inputs / "exports.json").write_text(json.dumps([dict(e) for e in exports]), "utf-8")
-    if config_file is not None:  # a copy: the folder around course.yaml stays hidden
-        shutil.copyfile(config_file, inputs / "course.yaml")
-        config_file = inputs / "course.yaml"
+    config_file = None
+    if course_yaml is not None:
+        config_file = inputs / CONFIG_FILENAME
+        config_file.write_text(course_yaml, encoding="utf-8")
     for path in (inputs / "cells.json", inputs / "exports.json", config_file):
         if path is not None:
             path.chmod(0o644)

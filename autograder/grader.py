@@ -31,6 +31,7 @@ from mnist_course.config import (
     AssignmentConfig,
     ConfigError,
     CourseConfig,
+    course_yaml_text,
     find_assignment,
     load_config,
 )
@@ -573,8 +574,8 @@ def grade_submission(
                     limits=limits,
                     seed=config.seed,
                     hide=hide,
-                    config_file=(
-                        config.source if config.source and config.source.is_file() else None
+                    course_yaml=course_yaml_text(
+                        config.course, header="course.yaml as the grader judges with it"
                     ),
                 )
             except executor.SandboxError as exc:

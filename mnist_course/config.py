@@ -472,3 +472,15 @@ def load_config(path: str | os.PathLike[str] | None = None) -> CourseConfig:
     if isinstance(raw, dict) and "source" in raw:
         raise ConfigError(f"{file}: key 'source': unknown key (check the spelling)")
     return parse_config(raw, file)
+
+
+def course_yaml_text(config: CourseConfig, *, header: str, mnist_dir: str | None = None) -> str:
+    """``config`` written out as a course.yaml of its own, for a copy that lives elsewhere
+    (the sandbox, the student wheel, the Gradescope zip): every validated setting, so the
+    copy says what ``config`` says even where it was changed in memory; ``data.mnist_dir``
+    is ``mnist_dir``, or left out (a folder on this machine means nothing there)."""
+    document = config.model_dump(mode="json")
+    document["data"].pop("mnist_dir", None)
+    if mnist_dir is not None:
+        document["data"]["mnist_dir"] = mnist_dir
+    return f"# {header}\n" + yaml.safe_dump(document, sort_keys=False)

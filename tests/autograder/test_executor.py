@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -15,7 +16,7 @@ def _cells(*sources: str) -> list[dict[str, object]]:
 
 @pytest.fixture
 def run(tmp_path, mnist_dir):
-    def run_cells(*sources: str, config_file=None, **limits: float
+    def run_cells(*sources: str, course_yaml=None, **limits: float
                   ) -> tuple[executor.Execution, object]:  # fmt: skip
         settings = {"submission_timeout_s": 60, "cell_timeout_s": 10, "memory_mb": 6144,
                     "max_processes": 256, **limits}  # fmt: skip
@@ -24,7 +25,7 @@ def run(tmp_path, mnist_dir):
         execution = executor.run_cells(
             _cells(*sources), np.zeros((7, 28, 28), np.uint8), scratch=scratch, trusted=trusted,
             data_dir=mnist_dir, limits=executor.Limits(**settings), seed=42,
-            config_file=config_file,
+            course_yaml=course_yaml,
         )  # fmt: skip
         return execution, scratch / ".out"
 
@@ -81,10 +82,26 @@ def test_the_harness_reads_a_copy_of_course_yaml(run, helpers):
         "from mnist_course.data import load_mnist\n"
         "assert load_config().source.parent.name == '.grader', load_config().source\n"
         "assert load_mnist()[1][0].shape == (10000, 28, 28)",
-        config_file=helpers.repo_root / "course.yaml",
+        course_yaml=(helpers.repo_root / "course.yaml").read_text(),
     )
     assert execution.reason is None, execution.output_tail
     assert '"status": "ok"' in (out / "manifest.json").read_text(), execution.output_tail
+
+
+@pytest.mark.skipif(not executor.isolation_available(), reason="needs unshare")
+def test_the_notebook_trains_with_the_settings_it_is_judged_by(helpers, tmp_path):
+    """A budget changed in memory (not in any file) is the one student code reads."""
+    config = helpers.with_stage(helpers.course_config(), "cnn", epochs=7)
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(
+        "from mnist_course.config import load_config\n"
+        "raise RuntimeError(load_config().assignment('mnist_digits').stages['cnn'].epochs)"
+    )]  # fmt: skip
+    nbformat.write(notebook, tmp_path / "budget.ipynb")
+    report = grade_submission(
+        tmp_path / "budget.ipynb", config=config, workdir=tmp_path, assignment="mnist_digits"
+    )
+    assert report.notes[0].startswith("cell 0: RuntimeError: 7"), report.notes
 
 
 @pytest.mark.skipif(not executor.isolation_available(), reason="needs unshare")

@@ -1,5 +1,6 @@
 """The reference solution, wired into a plain notebook that follows the contract,
-earns full marks when graded in the sandbox (full data, course budget: slow)."""
+earns full marks when graded in the sandbox (on a tiny course: one epoch per model, bars
+to match; the course's own bars are tests/reference's)."""
 
 from __future__ import annotations
 
@@ -67,11 +68,12 @@ def reference_notebook() -> nbformat.NotebookNode:
     return nb
 
 
-@pytest.mark.slow
 def test_reference_submission_earns_full_marks(tmp_path, helpers, mnist_dir):
     path = tmp_path / "reference-submission.ipynb"
     nbformat.write(reference_notebook(), path)
     config = helpers.course_config(cell_timeout_s=900, submission_timeout_s=1800)
+    for stage in get_spec("mnist_digits").stages:  # the reference reaches 91-98% in one epoch
+        config = helpers.with_stage(config, stage.id, epochs=1, min_test_accuracy=0.85)
     report = grade_submission(path, config=config, workdir=tmp_path, assignment="mnist_digits")
     failed = [result.explain() for result in report.results if not result.passed]
     assert report.score == report.max_score, (failed, report.notes)
