@@ -35,10 +35,13 @@ DIGITS = CONFIG.assignment(ASSIGNMENT)
 NOTEBOOK = DIGITS.notebook
 NOTEBOOK_NAME = NOTEBOOK.removesuffix(".ipynb")
 MARKER = re.compile(r"^\s*### (BEGIN|END) (SOLUTION|HIDDEN TESTS)\s*$")
-#: One epoch per model. Bars halfway between what the reference reaches with it (91.66%,
-#: 95.58%, 97.96%) and what it reaches without normalizing (88.49%, 91.13%, 91.16%).
+#: One epoch per model, and each model fits on the first 20,000 training images, as a
+#: student trying things out might. Bars halfway between what the reference reaches so
+#: (90.12%, 92.77%, 97.53%) and what it reaches without normalizing (87.78%, 89.82%, 79.22%).
 TINY_STAGE = {"epochs": 1}
-TINY_BARS = {"baseline": 0.90, "hidden_layer": 0.935, "cnn": 0.945}
+TINY_BARS = {"baseline": 0.89, "hidden_layer": 0.913, "cnn": 0.90}
+FIT_ALL = "    {},\n    y_train,\n"
+FIT_SOME = "    {}[:20000],\n    y_train[:20000],\n"
 NO_NORMALIZATION_BODY = '    return np.asarray(images, dtype="float32")  # forgot to divide by 255'
 #: What forgetting to normalize breaks: the normalize check itself, and every accuracy bar,
 #: because the checks measure a model on the canonically normalized test images while it
@@ -171,6 +174,9 @@ def submission_reference_solved(course: Course) -> nbformat.NotebookNode:
     for cell in notebook.cells:
         if _meta(cell).get("solution"):
             cell.source = solutions[_meta(cell)["grade_id"]]
+            for inputs in ("X_train_flattened", "X_train_images"):
+                cell.source = cell.source.replace(FIT_ALL.format(inputs), FIT_SOME.format(inputs))
+    assert sum("y_train[:20000]" in cell.source for cell in notebook.cells) == 3
     return notebook
 
 
