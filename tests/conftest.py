@@ -90,3 +90,10 @@ def write_tiny_course(
 def tiny_course():
     """:func:`write_tiny_course`, for the module fixtures that build a course."""
     return write_tiny_course
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Files with full-data trainings first: on two workers the longest tests start at once
+    instead of last, when the other worker would be idle. Every file keeps its order."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
