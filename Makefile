@@ -13,7 +13,7 @@ endif
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # Two test processes, each test module whole in one of them (its module fixtures, such as
-# a graded nbgrader course, are built once): 8 instead of 12 minutes on 2 cores.
+# a graded nbgrader course, are built once).
 PYTEST_PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: install demo test test-fast lint format bench notebook student-package clean
