@@ -53,6 +53,10 @@ STAGE_JUDGES = frozenset(j for j in get_args(Judge) if j.startswith("stage."))
 _CHECK_ID_CHARACTERS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_.")
 
 
+#: The names ``(X_train, y_train), (X_test, y_test) = load_mnist()`` defines, in its order.
+LOADED = ("X_train", "y_train", "X_test", "y_test")
+
+
 class SpecError(ValueError):
     """An assignment spec contradicts itself; the message names the assignment and the part."""
 
@@ -198,6 +202,19 @@ def _problems(spec: AssignmentSpec) -> list[str]:
         if check.visibility not in get_args(Visibility):
             problems.append(f"{where}: unknown visibility {check.visibility!r}")
     return problems
+
+
+def loaded_exports() -> tuple[Export, ...]:
+    """The four arrays every notebook loads, ``(X_train, y_train), (X_test, y_test) =
+    load_mnist()``, which the grader compares with its own canonical copy."""
+    return tuple(Export(name, "loaded") for name in LOADED)
+
+
+def stage_exports(stages: tuple[StageSpec, ...]) -> tuple[Export, ...]:
+    """Each stage's builder and its trained model, as the sandbox exports them (the
+    builders first, in the stages' order, then the models)."""
+    builders = tuple(Export(stage.builder, "builder") for stage in stages)
+    return builders + tuple(Export(stage.variable, "model") for stage in stages)
 
 
 def stage_checks(

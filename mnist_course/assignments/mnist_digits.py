@@ -4,9 +4,16 @@ test set."""
 
 from __future__ import annotations
 
-from mnist_course.spec import AssignmentSpec, Check, Export, StageSpec, stage_checks
-
-LOADED = ("X_train", "y_train", "X_test", "y_test")
+from mnist_course.spec import (
+    LOADED,
+    AssignmentSpec,
+    Check,
+    Export,
+    StageSpec,
+    loaded_exports,
+    stage_checks,
+    stage_exports,
+)
 
 STAGES = (
     StageSpec(
@@ -59,13 +66,12 @@ SPEC = AssignmentSpec(
     title="Reading handwritten digits: from a baseline ANN to a CNN",
     notebook="mnist_digits.ipynb",
     exports=(
-        *(Export(name, "loaded") for name in LOADED),
+        *loaded_exports(),
         Export("normalize", "function"),
         Export("flatten", "function"),
         Export("X_train_flattened", "array"),
         Export("X_test_flattened", "array"),
-        *(Export(stage.builder, "builder") for stage in STAGES),
-        *(Export(stage.variable, "model") for stage in STAGES),
+        *stage_exports(STAGES),
     ),
     stages=STAGES,
     checks=(

@@ -4,9 +4,15 @@ search whose chosen configuration the grader re-trains."""
 
 from __future__ import annotations
 
-from mnist_course.spec import AssignmentSpec, Check, Export, StageSpec, stage_checks
-
-LOADED = ("X_train", "y_train", "X_test", "y_test")
+from mnist_course.spec import (
+    AssignmentSpec,
+    Check,
+    Export,
+    StageSpec,
+    loaded_exports,
+    stage_checks,
+    stage_exports,
+)
 
 STAGES = (
     StageSpec(
@@ -65,10 +71,9 @@ SPEC = AssignmentSpec(
     title="Beyond the first CNN: augmentation, LeNet-5, residual networks and tuning",
     notebook="mnist_extensions.ipynb",
     exports=(
-        *(Export(name, "loaded") for name in LOADED),
+        *loaded_exports(),
         Export("build_augmentation", "built"),
-        *(Export(stage.builder, "builder") for stage in STAGES),
-        *(Export(stage.variable, "model") for stage in STAGES),
+        *stage_exports(STAGES),
         Export("tuner", "tuner"),
         Export("X_val", "array"),
         Export("y_val", "array"),
