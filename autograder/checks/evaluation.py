@@ -229,7 +229,7 @@ def tuned_validation_accuracy(
     split the notebook searched on), and its accuracy on the kit's validation split."""
     import keras
 
-    from mnist_course import tuning
+    from mnist_course import training, tuning
 
     settings = config.tuning
     try:
@@ -251,8 +251,8 @@ def tuned_validation_accuracy(
     )
     fresh.compile(
         optimizer=_optimizer(optimizer, learning_rate),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
+        loss=training.LOSS,
+        metrics=list(training.METRICS),
     )
     # fit() directly, not training.train_model: that re-seeds before fitting, and the
     # notebook's re-training (seed, build, fit) draws its batch order without a re-seed.
