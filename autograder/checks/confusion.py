@@ -20,6 +20,64 @@ if TYPE_CHECKING:
 CLASSES = 10
 #: Misclassified test images kept per model (enough for one grid on a feedback page).
 MAX_MISTAKES = 24
+#: Most predictions a fingerprint may carry (the canonical test set has 10,000 images).
+MAX_PREDICTIONS = 100_000
+_SHA256_LENGTH = 64
+#: Longest architecture summary kept (a few dozen layers' names and sizes).
+MAX_ARCHITECTURE_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the trusted judge computed of one model to compare it with a classmate's.
+
+    ``predictions`` is the predicted digit for every canonical test image, in test-set
+    order, as one string of digits (two honestly trained models disagree on a few hundred
+    images; a copied model on none). ``weights_sha256`` hashes every weight array with its
+    shape, in layer order; ``architecture_sha256`` hashes the layer configuration without
+    layer names; ``architecture`` is a one-line summary a person can read."""
+
+    predictions: str
+    weights_sha256: str
+    architecture_sha256: str
+    architecture: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "predictions": self.predictions,
+            "weights_sha256": self.weights_sha256,
+            "architecture_sha256": self.architecture_sha256,
+            "architecture": self.architecture,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, *, stage: str = "model") -> Fingerprint:
+        """The fingerprint stored in a report; ValueError says which value is wrong."""
+        if not isinstance(data, dict):
+            raise ValueError(f"{stage}: a fingerprint must be a mapping")
+        predictions = data.get("predictions")
+        if (
+            not isinstance(predictions, str)
+            or not 0 < len(predictions) <= MAX_PREDICTIONS
+            or not predictions.isascii()
+            or not predictions.isdigit()
+        ):
+            raise ValueError(f"{stage}: fingerprint predictions must be a string of digits")
+        digests = {key: data.get(key) for key in ("weights_sha256", "architecture_sha256")}
+        for key, digest in digests.items():
+            if not (
+                isinstance(digest, str)
+                and len(digest) == _SHA256_LENGTH
+                and all(char in "0123456789abcdef" for char in digest)
+            ):
+                raise ValueError(f"{stage}: fingerprint {key} must be a SHA-256 hex digest")
+        architecture = data.get("architecture")
+        if not isinstance(architecture, str) or len(architecture) > MAX_ARCHITECTURE_CHARS:
+            raise ValueError(
+                f"{stage}: fingerprint architecture must be text of at most "
+                f"{MAX_ARCHITECTURE_CHARS} characters"
+            )
+        return cls(predictions, *digests.values(), architecture)
 
 
 @dataclass(frozen=True)
@@ -42,6 +100,8 @@ class ModelEvaluation:
     accuracy: float
     confusion: tuple[tuple[int, ...], ...]
     mistakes: tuple[Mistake, ...] = ()
+    #: What a class-wide similarity report compares (None in reports from before it).
+    fingerprint: Fingerprint | None = None
 
     @classmethod
     def from_predictions(
@@ -82,6 +142,7 @@ class ModelEvaluation:
                 {"index": m.index, "label": m.label, "predicted": m.predicted}
                 for m in self.mistakes
             ],
+            "fingerprint": self.fingerprint.to_dict() if self.fingerprint else None,
         }
 
     @classmethod
@@ -120,7 +181,11 @@ class ModelEvaluation:
                 raise ValueError(f"{stage}: bad misclassified-image entry {entry!r}")
             mistakes.append(Mistake(index, label, predicted))
         confusion = tuple(tuple(row) for row in rows)
-        return cls(stage, float(accuracy), confusion, tuple(mistakes))
+        raw_fingerprint = data.get("fingerprint")
+        fingerprint = (
+            None if raw_fingerprint is None else Fingerprint.from_dict(raw_fingerprint, stage=stage)
+        )
+        return cls(stage, float(accuracy), confusion, tuple(mistakes), fingerprint)
 
 
 def _is_number(value: Any) -> bool:

@@ -193,8 +193,12 @@ def test_the_graders_keyring_is_out_of_reach(run):
 
 @isolated
 def test_a_full_scratch_folder_still_gets_graded(grade):
-    report = grade("fill-scratch")
+    # What the sandbox guarantees is a full disk, not how fast it fills: writing 512 MiB
+    # can outlast the 5 s test cell limit on a busy machine, so these cells get the
+    # training limit.
+    report = grade("fill-scratch", training=True)
     errors = _errors(report)
+    assert {"wrote", "made"} <= errors.keys(), report.notes
     written = int(errors["wrote"].split()[0])
     made = int(errors["made"].split()[0])
     assert written <= executor.SCRATCH_BYTES and "No space left" in errors["wrote"]

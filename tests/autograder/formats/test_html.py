@@ -86,6 +86,38 @@ def test_evaluation_round_trips_through_json():
     assert ModelEvaluation.from_dict(data) == evaluation
 
 
+FINGERPRINT = {
+    "predictions": "7210414959",
+    "weights_sha256": "ab" * 32,
+    "architecture_sha256": "0c" * 32,
+    "architecture": "Flatten > Dense(10, softmax)",
+}
+
+
+def test_a_fingerprint_round_trips_through_json():
+    data = {**_evaluation("cnn").to_dict(), "fingerprint": FINGERPRINT}
+    evaluation = ModelEvaluation.from_dict(json.loads(json.dumps(data)))
+    assert evaluation.fingerprint is not None
+    assert evaluation.fingerprint.predictions == "7210414959"
+    assert ModelEvaluation.from_dict(evaluation.to_dict()) == evaluation
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"predictions": "72a0"}, "string of digits"),
+        ({"predictions": ""}, "string of digits"),
+        ({"weights_sha256": "AB" * 32}, "weights_sha256"),
+        ({"architecture_sha256": "0c" * 31}, "architecture_sha256"),
+        ({"architecture": "x" * 2001}, "architecture must be text"),
+    ],
+)
+def test_a_fingerprint_from_dict_names_what_is_wrong(change, message):
+    data = {**_evaluation("cnn").to_dict(), "fingerprint": {**FINGERPRINT, **change}}
+    with pytest.raises(ValueError, match=message):
+        ModelEvaluation.from_dict(data)
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
