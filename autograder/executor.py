@@ -34,6 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
+from autograder import messages
 from mnist_course.config import CONFIG_FILENAME, CourseConfig
 
 #: Each run gets its own unused uid (and gid) from this range: per-uid limits such as
@@ -77,6 +78,15 @@ SITE_FOLDERS = ("site-packages", "dist-packages")
 #: Never reference/ or authoring/, which sit beside them.
 KIT_PACKAGES = ("mnist_course", "autograder")
 PACKAGES = tuple(Path(importlib.util.find_spec(name).origin).parent for name in KIT_PACKAGES)
+#: The folders these packages were imported from. Every process the grader starts (the
+#: grading process, the model judge, the sandbox) puts them first on its sys.path, so it
+#: runs the same copy of the kit as its parent, wherever the venv's install points.
+KIT_ROOTS = tuple(dict.fromkeys(str(package.parent) for package in PACKAGES))
+_RUN_KIT_MODULE = (
+    "import os, runpy, sys; roots, module, *args = sys.argv[1:]; "
+    "sys.path[:0] = [root for root in roots.split(os.pathsep) if root not in sys.path]; "
+    "sys.argv = [module, *args]; runpy.run_module(module, run_name='__main__', alter_sys=True)"
+)
 #: What the sandbox sees of the machine besides Python, the package, the data and its
 #: scratch: the shared libraries Python and TensorFlow load and the /etc files they read.
 SYSTEM_PATHS = (
@@ -95,6 +105,14 @@ SYSTEM_PATHS = (
     "/etc/hosts",
     "/etc/mime.types",
 )
+
+
+def kit_command(module: str, *, isolated: bool = False) -> list[str]:
+    """The command that runs ``module`` of the kit imported here (``python -m`` would
+    find whichever copy the child's working folder or the venv's install points at).
+    ``isolated``: Python's -I, which ignores the environment and the user's site."""
+    flags = ["-I"] if isolated else []
+    return [sys.executable, *flags, "-c", _RUN_KIT_MODULE, os.pathsep.join(KIT_ROOTS), module]
 
 
 def exposed_paths(data_dir: Path, scratch: Path) -> list[str]:
@@ -463,21 +481,23 @@ def run_cells(
 
     memory = limits.memory_mb * 2**20
     cgroups = Cgroups(memory, limits.max_processes)
-    spec = {
-        "mode": mode,
-        "root": str(trusted / "root"),
-        "expose": exposed_paths(data_dir, scratch),
-        "hide": [str(path) for path in hide],
-        "scratch": str(scratch),
-        "scratch_tmpfs": f"size={SCRATCH_BYTES},nr_inodes={SCRATCH_INODES}",
-        "scratch_folders": list(SCRATCH_FOLDERS),
-        "inputs": str(inputs),
-        "export": EXPORT,
-        "export_max_files": EXPORT_MAX_FILES,
-        "export_max_bytes": EXPORT_MAX_BYTES,
-        "pass_fds": list(sandbox_fds),
-        "cgroup_procs": cgroups.procs_files,
-        "rlimits": {
+    report_path = trusted / "protections.json"
+    report_fd = os.open(report_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    spec = messages.SandboxSpec(
+        mode=mode,
+        root=str(trusted / "root"),
+        expose=exposed_paths(data_dir, scratch),
+        hide=[str(path) for path in hide],
+        scratch=str(scratch),
+        scratch_tmpfs=f"size={SCRATCH_BYTES},nr_inodes={SCRATCH_INODES}",
+        scratch_folders=list(SCRATCH_FOLDERS),
+        inputs=str(inputs),
+        export=EXPORT,
+        export_max_files=EXPORT_MAX_FILES,
+        export_max_bytes=EXPORT_MAX_BYTES,
+        pass_fds=list(sandbox_fds),
+        cgroup_procs=list(cgroups.procs_files),
+        rlimits={
             "AS": memory,
             "CPU": int(limits.submission_timeout_s * max(1, os.cpu_count() or 1)) + 60,
             "FSIZE": MAX_FILE_BYTES,
@@ -485,13 +505,13 @@ def run_cells(
             "NPROC": limits.max_processes,
             "NOFILE": MAX_OPEN_FILES,
         },
-        "uid": owner,
-        "gid": owner,
-        "cwd": str(scratch),
-        "env": sandbox_environment(scratch, data_dir, seed, config_file),
-        "report_fd": None,
-        "argv": [
-            sys.executable, "-I", "-m", "autograder.harness",
+        uid=owner,
+        gid=owner,
+        cwd=str(scratch),
+        env=sandbox_environment(scratch, data_dir, seed, config_file),
+        report_fd=report_fd,
+        argv=[
+            *kit_command("autograder.harness", isolated=True),
             "--cells", str(inputs / "cells.json"),
             "--exports", str(inputs / "exports.json"),
             "--progress-fd", str(progress_write),
@@ -501,12 +521,9 @@ def run_cells(
             "--seed", str(seed),
             *(["--kill-strays"] if mode else []),
         ],
-    }  # fmt: skip
-    report_path = trusted / "protections.json"
-    report_fd = os.open(report_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    spec["report_fd"] = report_fd
-    (trusted / "spec.json").write_text(json.dumps(spec), encoding="utf-8")
-    command = [sys.executable, "-I", "-m", "autograder.sandbox_init", str(trusted / "spec.json")]
+    )  # fmt: skip
+    (trusted / "spec.json").write_text(spec.encode(), encoding="utf-8")
+    command = [*kit_command("autograder.sandbox_init", isolated=True), str(trusted / "spec.json")]
     if mode == ROOT_NAMESPACES:
         command = [UNSHARE, *NAMESPACE_FLAGS, "--", *command]
     elif mode == USER_NAMESPACE:
@@ -560,13 +577,18 @@ def run_cells(
             f"the notebook process ended during cell {last_cell or 'start-up'} (os._exit, "
             "os.kill or a crash?) before the grader could collect its results"
         )
-    report = json.loads(_read_capped(report_path, 2**20) or b"{}")
+    written = _read_capped(report_path, 2**20)
+    report = (
+        messages.Protections.decode(written)
+        if written
+        else messages.Protections(enforced=[], missing=["sandbox did not start"])
+    )
     return Execution(
         code,
         reason,
         wall,
-        tuple(report.get("enforced", [])),
-        tuple(report.get("missing", ["sandbox did not start"]))
+        tuple(report.enforced),
+        tuple(report.missing)
         + (() if cgroups.folders else ("cgroups (memory and processes limited by rlimits only)",)),
         output.text(),
         last_cell,

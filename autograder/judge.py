@@ -104,7 +104,7 @@ class _Child:
         self.stderr = open(workdir / "judge-stderr.txt", "wb")  # noqa: SIM115 - closed in close()
         try:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "autograder.judge"],
+                executor.kit_command("autograder.judge"),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=self.stderr,

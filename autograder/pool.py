@@ -29,13 +29,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
+from autograder import executor
 from mnist_course.config import CourseConfig
 
 #: Seconds the grading process may run past the submission's own time limit (loading
 #: MNIST and TensorFlow, judging the models) before it counts as hung.
 JUDGE_MARGIN_S = 300.0
 #: What starts a grading process; tests swap it to simulate a crashing grader.
-CHILD_COMMAND: tuple[str, ...] = (sys.executable, "-m", "autograder.pool")
+CHILD_COMMAND: tuple[str, ...] = tuple(executor.kit_command("autograder.pool"))
 JOB_FILE = "job.pickle"
 RESULT_FILE = "result.json"
 NOTEBOOK_FILE = "submission.ipynb"

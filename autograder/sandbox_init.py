@@ -25,14 +25,14 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
-import json
 import os
 import resource
 import signal
 import stat
 import sys
 from pathlib import Path
-from typing import Any
+
+from autograder.messages import Protections, SandboxSpec
 
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -188,18 +188,18 @@ def _build_dev(root: str) -> None:
     _mount("tmpfs", f"{dev}/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, DEV_SHM_TMPFS)
 
 
-def _build_scratch(root: str, spec: dict[str, Any]) -> None:
+def _build_scratch(root: str, spec: SandboxSpec) -> None:
     """The scratch tmpfs at the scratch folder's own path, with the grader's inputs
     bound in read-only and the folders the harness writes."""
-    scratch = spec["scratch"]
+    scratch = spec.scratch
     target = _make_target(root, scratch, True)
-    owner = 0 if spec.get("uid") is None else spec["uid"]
-    options = f"mode=700,uid={owner},gid={owner},{spec['scratch_tmpfs']}"
+    owner = 0 if spec.uid is None else spec.uid
+    options = f"mode=700,uid={owner},gid={owner},{spec.scratch_tmpfs}"
     _mount("tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, options)
-    for name in spec["scratch_folders"]:
+    for name in spec.scratch_folders:
         os.mkdir(f"{target}/{name}", 0o700)
         os.chown(f"{target}/{name}", owner, owner)
-    inputs = spec["inputs"]
+    inputs = spec.inputs
     os.mkdir(root + inputs, 0o755)
     _mount(inputs, root + inputs, None, MS_BIND | MS_REC)
 
@@ -231,17 +231,17 @@ def make_read_only(writable: list[str]) -> list[str]:
     return refused
 
 
-def build_root(spec: dict[str, Any]) -> list[str]:
+def build_root(spec: SandboxSpec) -> list[str]:
     """The sandbox's whole filesystem (see the module's docstring); returns the mounts
     that refused to become read-only."""
     _mount(None, "/", None, MS_REC | MS_PRIVATE)
-    root = spec["root"]
+    root = spec.root
     os.makedirs(root, mode=0o755, exist_ok=True)
     _mount("tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, ROOT_TMPFS)
     for folder in ("tmp", "proc", "etc"):
         os.makedirs(f"{root}/{folder}", mode=0o755, exist_ok=True)
-    bind_into(root, spec["expose"])
-    for folder in spec.get("hide", []):
+    bind_into(root, spec.expose)
+    for folder in spec.hide:
         if os.path.isdir(root + folder):
             _mount("tmpfs", root + folder, "tmpfs", MS_NOSUID | MS_NODEV, "size=4k,mode=755")
     _build_scratch(root, spec)
@@ -251,20 +251,20 @@ def build_root(spec: dict[str, Any]) -> list[str]:
     except OSError:  # a fresh proc needs a visible one; the one unshare mounted will do
         _mount("/proc", f"{root}/proc", None, MS_BIND | MS_REC)
     _pivot(root)
-    return make_read_only([spec["scratch"], "/dev/shm"])
+    return make_read_only([spec.scratch, "/dev/shm"])
 
 
-def lock_down(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
+def lock_down(spec: SandboxSpec) -> tuple[list[str], list[str]]:
     """Apply every protection the machine allows; (enforced, not enforced) descriptions."""
     enforced: list[str] = []
     missing: list[str] = []
-    for procs in spec.get("cgroup_procs", []):
+    for procs in spec.cgroup_procs:
         try:
             Path(procs).write_text(str(os.getpid()))
             enforced.append(f"cgroup {Path(procs).parent}")
         except OSError as exc:
             missing.append(f"cgroup {Path(procs).parent} ({exc.strerror})")
-    mode = spec.get("mode")
+    mode = spec.mode
     if mode:
         enforced.append(f"network, pid, ipc and mount namespaces (no network; {mode})")
         try:
@@ -275,13 +275,13 @@ def lock_down(spec: dict[str, Any]) -> tuple[list[str], list[str]]:
                 "filesystem built from an empty root: only Python, the kit's grader and core "
                 "packages, the data and the grader's inputs, read-only"
             )
-            scratch = spec["scratch_tmpfs"]
+            scratch = spec.scratch_tmpfs
             enforced.append(f"read-only filesystem except the scratch tmpfs ({scratch})")
         except OSError as exc:
             raise SystemExit(f"sandbox: could not build the filesystem: {exc}") from None
     else:
         missing.append("namespaces (network stays reachable; filesystem as writable as the uid)")
-    for name, value in spec.get("rlimits", {}).items():
+    for name, value in spec.rlimits.items():
         try:
             resource.setrlimit(RLIMITS[name], (value, value))
             enforced.append(f"RLIMIT_{name}={value}")
@@ -299,22 +299,22 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]  # fmt: skip
 
 
-def drop_privileges(spec: dict[str, Any]) -> None:
+def drop_privileges(spec: SandboxSpec) -> None:
     """Lose every way back to privilege before student code runs: the capability
     bounding set and securebits (while we may still change them), the uid (as root),
     every capability, the inherited session keyring, and setuid programs."""
-    if spec.get("mode"):
+    if spec.mode:
         last = int(Path("/proc/sys/kernel/cap_last_cap").read_text())
         for capability in range(last + 1):
             _check(_libc.prctl(PR_CAPBSET_DROP, capability, 0, 0, 0), "drop a capability")
         _check(_libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "ambient")
         _check(_libc.prctl(PR_SET_SECUREBITS, SECUREBITS, 0, 0, 0), "securebits")
-    uid, gid = spec.get("uid"), spec.get("gid")
+    uid, gid = spec.uid, spec.gid
     if uid is not None and os.geteuid() == 0:
         os.setgroups([])
         os.setgid(gid)
         os.setuid(uid)
-    if spec.get("mode"):
+    if spec.mode:
         header = _CapHeader(CAPABILITY_VERSION_3, 0)
         data = (_CapData * 2)()
         _check(_libc.capset(ctypes.byref(header), data), "capset")
@@ -323,7 +323,7 @@ def drop_privileges(spec: dict[str, Any]) -> None:
         if _syscall("keyctl", KEYCTL_JOIN_SESSION_KEYRING, None) < 0:
             raise OSError(ctypes.get_errno(), "keyctl")
     _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
-    if spec.get("mode"):
+    if spec.mode:
         refuse_keyring_calls()
 
 
@@ -417,40 +417,40 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 1:
         print("usage: python -I -m autograder.sandbox_init SPEC.json", file=sys.stderr)
         return 2
-    spec = json.loads(Path(argv[0]).read_text(encoding="utf-8"))
+    spec = SandboxSpec.decode(Path(argv[0]).read_bytes())
     os.umask(0o022)
     # Opened by the grader outside our mount namespace: a file opened for writing here
     # would keep the filesystem busy and stop the read-only remount.
-    report = os.fdopen(spec["report_fd"], "w", encoding="utf-8")
+    report = os.fdopen(spec.report_fd, "w", encoding="utf-8")
     # The real scratch folder, for the copy-out: it does not exist inside the new root.
-    results = os.open(spec["scratch"], os.O_RDONLY | os.O_DIRECTORY) if spec.get("mode") else -1
+    results = os.open(spec.scratch, os.O_RDONLY | os.O_DIRECTORY) if spec.mode else -1
     enforced, missing = lock_down(spec)
-    will_drop = spec.get("uid") is not None and os.geteuid() == 0
+    will_drop = spec.uid is not None and os.geteuid() == 0
     if will_drop:
-        enforced.append(f"unprivileged uid {spec['uid']} of its own")
-    elif spec.get("mode"):
+        enforced.append(f"unprivileged uid {spec.uid} of its own")
+    elif spec.mode:
         enforced.append("unprivileged: uid 0 of a user namespace of its own (the grader's uid)")
     elif os.geteuid() == 0:
         missing.append("unprivileged uid (Python is not reachable by it without namespaces)")
     else:
         missing.append("unprivileged uid (the grader does not run as root)")
-    if spec.get("mode"):
+    if spec.mode:
         enforced.append(
             "no capabilities, no_new_privs; a fresh session keyring and no keyring system "
             "calls (seccomp)"
         )
     with report:
-        report.write(json.dumps({"enforced": enforced, "missing": missing}))
+        report.write(Protections(enforced, missing).encode())
     child = os.fork()
     if child == 0:
         try:
             drop_privileges(spec)
-            os.chdir(spec["cwd"])
-            os.execve(spec["argv"][0], spec["argv"], spec["env"])
+            os.chdir(spec.cwd)
+            os.execve(spec.argv[0], spec.argv, spec.env)
         except BaseException as exc:  # noqa: BLE001 - report and leave
             print(f"sandbox: could not start the harness: {exc}", file=sys.stderr)
         os._exit(127)
-    for handle in spec.get("pass_fds", []):  # the harness's; the grader watches for EOF
+    for handle in spec.pass_fds:  # the harness's; the grader watches for EOF
         with contextlib.suppress(OSError):
             os.close(handle)
     code = 127
@@ -462,12 +462,12 @@ def main(argv: list[str] | None = None) -> int:
         if pid == child:
             code = 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
             break
-    if spec.get("mode"):
+    if spec.mode:
         _reap_all()
-        export = spec["export"]
+        export = spec.export
         try:
-            copy_out(f"{spec['scratch']}/{export}", results, export, spec["export_max_files"],
-                     spec["export_max_bytes"])  # fmt: skip
+            copy_out(f"{spec.scratch}/{export}", results, export, spec.export_max_files,
+                     spec.export_max_bytes)  # fmt: skip
         except OSError as exc:  # the grader then finds no results and says the run ended
             print(f"sandbox: could not copy the results out: {exc}", file=sys.stderr)
     return code

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import batch, pool
+from autograder import batch, executor, pool
 from autograder.grader import GradingError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -159,7 +159,7 @@ def test_a_crashed_or_hung_grading_process_costs_only_its_own_result(
     assert rows["bob"]["status"] == "error" and rows["bob"]["score"] == ""
     assert "SIGKILL" in rows["bob"]["error"]
 
-    monkeypatch.setattr(pool, "CHILD_COMMAND", (sys.executable, "-m", "autograder.pool"))
+    monkeypatch.setattr(pool, "CHILD_COMMAND", tuple(executor.kit_command("autograder.pool")))
     again = batch.grade_all(class_folder, tmp_path / "out", config=config, workers=2)
     assert {r.submission.student for r in again if r.fresh} == {"bob", "carol"}
     assert all(result.graded for result in again)
@@ -210,3 +210,37 @@ def test_command_line(class_folder: Path, tmp_path: Path, mnist_dir: Path) -> No
     assert "[1/1] alice: 0/15" in result.stderr
     assert (tmp_path / "graded" / "grades.csv").is_file()
     assert (tmp_path / "graded" / "class.json").is_file()
+
+
+@pytest.mark.skipif(not executor.isolation_available(), reason="needs Linux namespaces (unshare)")
+def test_grade_and_grade_all_run_the_copy_of_the_kit_they_were_started_from(
+    tmp_path: Path, helpers, mnist_dir: Path
+) -> None:
+    """A checkout run with a venv installed from another checkout: every process the
+    grader starts (grading process, judge, sandbox) must import this copy, not the
+    install's, which the sandbox does not bind in."""
+    kit = tmp_path / "other-checkout"
+    for package in executor.KIT_PACKAGES:
+        shutil.copytree(
+            REPO_ROOT / package, kit / package, ignore=shutil.ignore_patterns("__pycache__")
+        )
+    shutil.copy(REPO_ROOT / "course.yaml", kit / "course.yaml")
+    submissions = tmp_path / "submissions"
+    submissions.mkdir()
+    shutil.copy(helpers.submissions / "submission-syntax-error.ipynb", submissions / "dave.ipynb")
+    env = {**os.environ, "MNIST_DATA": str(mnist_dir)}
+    env.pop("PYTHONPATH", None)
+    for command in (
+        ["grade", str(submissions / "dave.ipynb"), "--json", str(tmp_path / "dave.json")],
+        ["grade-all", str(submissions), "--output", str(tmp_path / "graded")],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "autograder", *command, "--cell-timeout", "30"],
+            capture_output=True, text=True, timeout=300, env=env, cwd=kit,
+        )  # fmt: skip
+        assert "No module named" not in result.stdout + result.stderr, result.stderr
+    report = json.loads((tmp_path / "dave.json").read_text())
+    assert report["error"] is None and report["max_score"] == 15
+    (graded,) = (tmp_path / "graded").glob("dave*.json")
+    result = json.loads(graded.read_text())
+    assert result["status"] == "graded", result["error"]

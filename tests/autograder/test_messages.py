@@ -1,0 +1,66 @@
+"""autograder.messages: cross-process records, one encoder and decoder for both sides."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from autograder import messages
+
+PROTECTIONS = messages.Protections(enforced=["mount namespace"], missing=["cgroups"])
+
+
+def _spec(**change: object) -> messages.SandboxSpec:
+    fields = {
+        "mode": "root-namespaces", "root": "/t/root", "expose": ["/usr/lib"], "hide": [],
+        "scratch": "/s/work", "scratch_tmpfs": "size=1", "scratch_folders": ["tmp", ".out"],
+        "inputs": "/s/work/.grader", "export": ".out", "export_max_files": 10,
+        "export_max_bytes": 100, "pass_fds": [5, 6], "cgroup_procs": [],
+        "rlimits": {"AS": 1}, "uid": 61000, "gid": 61000, "cwd": "/s/work",
+        "env": {"HOME": "/s/work"}, "report_fd": 7, "argv": ["python", "-I"],
+    }  # fmt: skip
+    return messages.SandboxSpec(**{**fields, **change})
+
+
+@pytest.mark.parametrize("record", [_spec(), _spec(mode=None, uid=None, gid=None), PROTECTIONS])
+def test_a_record_round_trips(record):
+    assert type(record).decode(record.encode()) == record
+
+
+def _tampered(record: messages.Message, **change: object) -> str:
+    data = json.loads(record.encode())
+    data.update(change)
+    return json.dumps({key: value for key, value in data.items() if value is not ...})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_tampered(PROTECTIONS, version=2), "version 2, but this kit reads version 1"),
+        (_tampered(PROTECTIONS, version=...), "version None"),
+        (_tampered(PROTECTIONS, kind="sandbox-spec"), "expected a sandbox-protections"),
+        (_tampered(PROTECTIONS, extra=1), r"unknown fields \['extra'\]"),
+        (_tampered(PROTECTIONS, missing=...), r"missing fields \['missing'\]"),
+        (_tampered(PROTECTIONS, missing="cgroups"), "missing must be list"),
+        (_tampered(PROTECTIONS, enforced=[1]), "enforced must be list"),
+        ("[]", "not a JSON object"),
+        ("{", "not JSON"),
+    ],
+)
+def test_a_wrong_message_is_refused_with_what_is_wrong(text, message):
+    with pytest.raises(messages.MessageError, match=message):
+        messages.Protections.decode(text)
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"uid": True}, "uid"),
+        ({"rlimits": {"AS": "1"}}, "rlimits"),
+        ({"pass_fds": [1.5]}, "pass_fds"),
+    ],
+)
+def test_field_types_are_checked_to_the_items(change, field):
+    with pytest.raises(messages.MessageError, match=f"{field} must be"):
+        messages.SandboxSpec.decode(_tampered(_spec(), **change))
