@@ -67,6 +67,8 @@ SCRATCH_INODES = 16_384
 EXPORT_MAX_FILES = 32
 EXPORT_MAX_BYTES = 256 * 2**20
 EXPORT = ".out"
+#: The scratch folder's read-only folder of the grader's inputs (cells, exports, data).
+INPUTS = ".grader"
 #: Folders the harness needs in scratch: TMPDIR and the export folder.
 SCRATCH_FOLDERS = ("tmp", EXPORT)
 #: Forwarded from the grader's environment when set, so a batch grader running several
@@ -416,7 +418,7 @@ def sandbox_environment(
 def _prepare_scratch(scratch: Path, owner: int | None, isolated: bool) -> Path:
     """The grader's inputs folder; without isolation also the folders the harness
     writes (isolated, those live in the sandbox's scratch tmpfs)."""
-    inputs = scratch / ".grader"
+    inputs = scratch / INPUTS
     scratch.mkdir(exist_ok=True)
     for name in () if isolated else SCRATCH_FOLDERS:
         (scratch / name).mkdir(exist_ok=True)

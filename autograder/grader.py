@@ -557,7 +557,7 @@ def grade_submission(
         scratch = scratch_parent / "work"
         try:
             scratch.mkdir()
-            inputs = scratch / ".grader"
+            inputs = scratch / executor.INPUTS
             inputs.mkdir(mode=0o755)
             data_dir = _student_data_dir(config, canon, inputs)
             say(f"running {path.name} in the sandbox")
@@ -584,7 +584,7 @@ def grade_submission(
             notes: list[str] = list(warnings)
             evaluations: list[ModelEvaluation] = []
             results = _collect(
-                scratch / ".out",
+                scratch / executor.EXPORT,
                 execution,
                 probe,
                 canon,
