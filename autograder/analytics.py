@@ -3,7 +3,8 @@
 :func:`report` reads every per-submission JSON file ``grade-all`` wrote into a results
 folder (a file it cannot read is skipped and listed, never a crash), and writes a
 self-contained class page (HTML, plots by matplotlib, inline) with a CSV and a JSON
-summary next to it: the score histogram, the pass rate of every check, the most
+summary next to it: the score histogram (final scores, after the late penalties
+grade-all recorded in class.json), the pass rate of every check, the most
 common mistakes counted by hint category (named from the hint catalogue), the
 accuracy distribution of each model (when the reports carry the trusted evaluations)
 and the submissions that hit a grading limit, to look at by hand.

@@ -110,7 +110,10 @@ class Extension(_Row):
 
 
 class SubmissionTime(_Row):
-    """One row of an instructor's submission-times CSV."""
+    """One row of an instructor's submission-times CSV (other columns, as an LMS's
+    export has, are ignored)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
 
     student: str = Field(..., min_length=1)
     submitted: AwareDatetime

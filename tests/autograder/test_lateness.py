@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from autograder import analytics, batch, lateness
-from autograder.grader import GradeReport
+from autograder import analytics, batch, cli, lateness
+from autograder.grader import GradeReport, GradingError
 from mnist_course.config import ConfigError, LatePolicy, load_config, parse_config
 from mnist_course.results import CheckResult
 
@@ -254,3 +254,18 @@ def test_the_class_report_scores_after_penalties(late_class) -> None:
         "3.0",
     )
     assert "after late penalties (1 late, 1 points lost in all)" in written.page.read_text()
+
+
+def test_grade_all_refuses_a_bad_extensions_file_before_grading(tmp_path: Path) -> None:
+    (tmp_path / "ext.csv").write_text(f"{HEAD}bob,mnist_digits,tomorrow\n", encoding="utf-8")
+    config = _course(tmp_path, "late_work:\n  extensions: ext.csv\n")
+    _notebook(tmp_path / "submitted" / "bob" / "mnist_digits" / "mnist_digits.ipynb")
+    with pytest.raises(GradingError, match=r"ext\.csv: invalid extensions file\n  row 2"):
+        batch.grade_all(tmp_path / "submitted", tmp_path / "out", config=config)
+    assert not list((tmp_path / "out").glob("*.json"))  # nothing graded
+
+
+def test_the_command_line_forwards_submission_times() -> None:
+    given = cli.build_parser().parse_args(["grade-all", "sub", "--submission-times", "t.csv"])
+    assert given.submission_times == "t.csv"
+    assert "submission_times" not in vars(cli.build_parser().parse_args(["grade-all", "sub"]))
