@@ -3,7 +3,8 @@
 :func:`report` reads every per-submission JSON file ``grade-all`` wrote into a results
 folder (a file it cannot read is skipped and listed, never a crash), and writes a
 self-contained class page (HTML, plots by matplotlib, inline) with a CSV and a JSON
-summary next to it: the score histogram, the pass rate of every check, the most
+summary next to it: the score histogram (final scores, after the late penalties
+grade-all recorded in class.json), the pass rate of every check, the most
 common mistakes counted by hint category (named from the hint catalogue), the
 accuracy distribution of each model (when the reports carry the trusted evaluations)
 and the submissions that hit a grading limit, to look at by hand.
@@ -12,6 +13,7 @@ and the submissions that hit a grading limit, to look at by hand.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -50,6 +52,33 @@ class Entry:
     assignment: str
     report: GradeReport
     evaluations: tuple[ModelEvaluation, ...] = ()
+    #: grade-all's late record (class.json): penalty, seconds late; None when it has none.
+    late: LateRecord | None = None
+
+    @property
+    def final_score(self) -> float:
+        """The score after any late penalty (the raw score when none applies)."""
+        return self.late.final_score if self.late else self.report.score
+
+
+@dataclass(frozen=True)
+class LateRecord:
+    """What the class page shows of a submission's lateness, read back from class.json."""
+
+    seconds_late: float
+    penalty: float
+    final_score: float
+
+    @classmethod
+    def from_dict(cls, data: Any) -> LateRecord | None:
+        """None for a missing or malformed record (the raw score then stands)."""
+        try:
+            values = [float(data[key]) for key in ("seconds_late", "penalty", "final_score")]
+        except (KeyError, TypeError, ValueError):
+            return None
+        if not all(np.isfinite(values)) or min(values) < 0:
+            return None
+        return cls(*values)
 
 
 @dataclass
@@ -106,6 +135,7 @@ def read_results(results_dir: str | os.PathLike[str], *, ignore: tuple[str, ...]
     folder = Path(results_dir)
     if not folder.is_dir():
         raise ValueError(f"{folder}: results folder does not exist (run grade-all first)")
+    late = _late_records(folder / CLASS_FILE)
     data = ClassData()
     for path in sorted(folder.glob("*.json")):
         if path.name in (CLASS_FILE, *ignore) or path.name.startswith("."):
@@ -122,8 +152,25 @@ def read_results(results_dir: str | os.PathLike[str], *, ignore: tuple[str, ...]
         if isinstance(outcome, str):
             data.not_graded.append((path.name, outcome))
         else:
-            data.entries.append(outcome)
+            record = late.get((outcome.student, outcome.assignment))
+            data.entries.append(dataclasses.replace(outcome, late=record))
     return data
+
+
+def _late_records(path: Path) -> dict[tuple[str, str], LateRecord]:
+    """Each graded submission's late record from grade-all's class.json (empty when the
+    file is missing or unreadable: scores are then the raw ones)."""
+    try:
+        if path.is_symlink() or path.stat().st_size > MAX_RESULT_BYTES:
+            return {}
+        results = json.loads(path.read_text(encoding="utf-8")).get("results", [])
+        return {
+            (str(item["student"]), str(item["assignment"])): record
+            for item in results
+            if isinstance(item, dict) and (record := LateRecord.from_dict(item.get("late")))
+        }
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
+        return {}
 
 
 def _limit_reason(entry: Entry) -> str | None:
@@ -184,12 +231,18 @@ def summarise(data: ClassData, config: CourseConfig) -> dict[str, Any]:
                     "below_bar": below,
                     "assignment": assignment_id,
                 }
-    scores = [entry.report.score for entry in entries]
+    scores = [entry.final_score for entry in entries]
+    late = [entry for entry in entries if entry.late and entry.late.seconds_late > 0]
     return {
         "submissions": len(entries) + len(data.not_graded),
         "graded": len(entries),
         "max_score": max((entry.report.max_score for entry in entries), default=0.0),
-        "score": _stats(scores) if scores else None,
+        "score": _stats(scores) if scores else None,  # after late penalties
+        "late": {
+            "submissions": len(late),
+            "penalised": sum(entry.late.penalty > 0 for entry in late),
+            "points_lost": sum(entry.late.penalty for entry in late),
+        },
         "checks": list(checks.values()),
         "mistakes": [
             {
@@ -265,9 +318,16 @@ def render_page(summary: dict[str, Any], data: ClassData, config: CourseConfig) 
         sections += [
             "<h2>Scores</h2>",
             f"<p>Mean {score['mean']:.2f}, median {score['median']:g}, range {score['min']:g}–"
-            f"{score['max']:g} of {summary['max_score']:g}.</p>",
+            f"{score['max']:g} of {summary['max_score']:g}"
+            + (
+                f" after late penalties ({summary['late']['submissions']} late, "
+                f"{summary['late']['points_lost']:g} points lost in all)"
+                if summary["late"]["submissions"]
+                else ""
+            )
+            + ".</p>",
             image(
-                _score_figure([e.report.score for e in data.entries], summary["max_score"]),
+                _score_figure([e.final_score for e in data.entries], summary["max_score"]),
                 "score histogram",
             ),
             "<h2>Pass rate per check</h2>",
@@ -327,7 +387,18 @@ def _write_csv(path: Path, data: ClassData) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["student", "assignment", "score", "max_score", "failed_checks", "mistakes", "limit"]
+            [
+                "student",
+                "assignment",
+                "score",
+                "max_score",
+                "late_seconds",
+                "penalty",
+                "final_score",
+                "failed_checks",
+                "mistakes",
+                "limit",
+            ]
         )
         for entry in data.entries:
             failed = [r for r in entry.report.results if not r.passed]
@@ -337,6 +408,9 @@ def _write_csv(path: Path, data: ClassData) -> None:
                     entry.assignment,
                     entry.report.score,
                     entry.report.max_score,
+                    round(entry.late.seconds_late) if entry.late else 0,
+                    entry.late.penalty if entry.late else 0.0,
+                    entry.final_score,
                     " ".join(r.id for r in failed),
                     " ".join(sorted({r.hint_category for r in failed if r.hint_category})),
                     _limit_reason(entry) or "",

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from autograder import pool
+from autograder import lateness, pool
 from autograder.formats import html
 from autograder.formats.text import one_line
 from autograder.grader import GradeReport, GradingError
@@ -103,9 +103,19 @@ def _report_name(submission: Submission) -> str:
     return SAFE_NAME.sub("_", f"{submission.student}--{submission.assignment}") + ".json"
 
 
+#: Keys that say when work was due, not how it is graded: changing them rewrites grades.csv
+#: and class.json on the next run but regrades nothing.
+_NOT_GRADED_KEYS = {"late_work": True, "assignments": {"__all__": {"due", "late_policy"}}}
+
+
+def feedback_page(target: Path, student: str, assignment: str) -> Path:
+    """Where grade-all writes a submission's feedback page in ``target``."""
+    return (target / _report_name(Submission(student, assignment, Path()))).with_suffix(".html")
+
+
 def _config_hash(config: CourseConfig) -> str:
     """Changing what is graded (points, bars, budgets) makes earlier results stale."""
-    return hashlib.sha256(config.model_dump_json().encode()).hexdigest()
+    return hashlib.sha256(config.model_dump_json(exclude=_NOT_GRADED_KEYS).encode()).hexdigest()
 
 
 def _read_result(path: Path, submission: Submission) -> Result | None:
@@ -127,9 +137,32 @@ def _read_result(path: Path, submission: Submission) -> Result | None:
         return None
 
 
-def write_grades_csv(path: Path, results: list[Result]) -> None:
-    """One row per submission: student, assignment, status, score, max score, each check's
-    points, and why it was not graded (score left empty then: it is not a zero)."""
+#: grades.csv's columns about late work, after max_score (score is the raw score).
+LATE_COLUMNS = ("final_score", "penalty", "late_seconds", "submitted", "time_source", "due")
+
+
+def _late_cells(late: lateness.Lateness | None) -> list[object]:
+    if late is None:
+        return [""] * len(LATE_COLUMNS)
+    return [
+        late.final_score,
+        late.penalty,
+        round(late.seconds_late),
+        late.submitted.isoformat() if late.submitted else "",
+        late.source,
+        late.due.isoformat() if late.due else "",
+    ]
+
+
+def write_grades_csv(
+    path: Path,
+    results: list[Result],
+    late: dict[Submission, lateness.Lateness] | None = None,
+) -> None:
+    """One row per submission: student, assignment, status, raw score, max score, final
+    score after any late penalty with what it was computed from, each check's points, and
+    why it was not graded (scores left empty then: it is not a zero)."""
+    late = late or {}
     check_ids: list[str] = []
     for result in results:
         for check in result.report.results if result.graded else ():
@@ -139,7 +172,16 @@ def write_grades_csv(path: Path, results: list[Result]) -> None:
     with temporary.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(
-            ["student", "assignment", "status", "score", "max_score", *check_ids, "error"]
+            [
+                "student",
+                "assignment",
+                "status",
+                "score",
+                "max_score",
+                *LATE_COLUMNS,
+                *check_ids,
+                "error",
+            ]
         )
         for result in results:
             report = result.report if result.graded else None
@@ -151,6 +193,7 @@ def write_grades_csv(path: Path, results: list[Result]) -> None:
                     result.status,
                     report.score if report else "",
                     report.max_score if report else "",
+                    *_late_cells(late.get(result.submission) if report else None),
                     *(points.get(check, "") for check in check_ids),
                     result.error,
                 ]
@@ -158,16 +201,50 @@ def write_grades_csv(path: Path, results: list[Result]) -> None:
     os.replace(temporary, path)
 
 
-def write_class_json(path: Path, results: list[Result]) -> None:
-    """Every submission's result in one file, for scripts and dashboards."""
+def write_class_json(
+    path: Path,
+    results: list[Result],
+    late: dict[Submission, lateness.Lateness] | None = None,
+) -> None:
+    """Every submission's result in one file, for scripts, dashboards and the exports;
+    each graded one with its ``late`` record (final score, penalty, how late, from what)."""
+    late = late or {}
     graded = [result for result in results if result.graded]
+    entries = []
+    for result in results:
+        entry = result.to_dict()
+        record = late.get(result.submission) if result.graded else None
+        entry["late"] = record.to_dict() if record else None
+        entries.append(entry)
     summary = {
         "submissions": len(results),
         "graded": len(graded),
         "errors": len(results) - len(graded),
-        "results": [result.to_dict() for result in results],
+        "results": entries,
     }
     pool.write_atomically(path, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+
+
+def write_class_files(
+    target: Path,
+    results: list[Result],
+    config: CourseConfig,
+    *,
+    submission_times: str | os.PathLike[str] | None = None,
+) -> None:
+    """grades.csv and class.json of ``results``, with each graded one's lateness worked
+    out now (so a new deadline or extension needs a re-run, not a regrade)."""
+    late = lateness.assess_class(
+        (
+            (result.submission, result.report.score, result.report.max_score)
+            for result in results
+            if result.graded
+        ),
+        config,
+        submission_times=submission_times,
+    )
+    write_grades_csv(target / GRADES_FILE, results, late)
+    write_class_json(target / CLASS_FILE, results, late)
 
 
 def _jobs(
@@ -204,6 +281,7 @@ def grade_all(
     workers: int | None = None,
     scheduler: str | None = None,
     force: bool = False,
+    submission_times: str | os.PathLike[str] | None = None,
 ) -> list[Result]:
     """Grade every submission in ``folder`` that has no up-to-date result in ``output``
     (all of them with ``force``); write ``output``/<student>--<assignment>.json as each is
@@ -212,7 +290,10 @@ def grade_all(
     ``workers`` grading processes run at once here (default: :func:`pool.default_workers`),
     or every submission is a task on the Dask cluster at ``scheduler``. Raises
     :class:`GradingError` only when nothing can be graded (no such folder, no submissions,
-    bad course.yaml, MNIST or the sandbox missing here or on a worker)."""
+    bad course.yaml, MNIST or the sandbox missing here or on a worker).
+
+    Late work (course.yaml's due times, late_work) is worked out when the class files
+    are written; ``submission_times`` is a CSV of when each student handed in."""
     if progress is None or not hasattr(progress, "finished"):
         progress = LineTracker(progress or (lambda message: None))
     config = config or load_config(config_path)
@@ -226,6 +307,10 @@ def grade_all(
         raise GradingError(f"--workers must be at least 1 (got {workers})")
     target = Path(output)
     target.mkdir(parents=True, exist_ok=True)
+    try:  # a bad extensions or times file stops the run before hours of grading
+        lateness.assess_class((), config, submission_times=submission_times)
+    except ConfigError as exc:
+        raise GradingError(str(exc)) from None
     config_sha = _config_hash(config)
 
     pending: list[tuple[Submission, str]] = []
@@ -293,6 +378,5 @@ def grade_all(
                 or _read_result(target / _report_name(submission), submission)
             )
         ]
-        write_grades_csv(target / GRADES_FILE, results)
-        write_class_json(target / CLASS_FILE, results)
+        write_class_files(target, results, config, submission_times=submission_times)
     return results

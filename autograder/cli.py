@@ -96,6 +96,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="regrade every submission, also those graded before and unchanged since",
     )
     grade_all.add_argument(
+        "--submission-times",
+        metavar="CSV",
+        help="when each student handed in (student,submitted[,assignment]; ISO times with a "
+        "zone); nbgrader's timestamp.txt wins, a file's mtime is the last resort",
+    )
+    grade_all.add_argument(
         "--gradebook",
         action="store_true",
         help="also write the scores into gradebook.db of the nbgrader course (current folder)",
@@ -137,8 +143,67 @@ def build_parser() -> argparse.ArgumentParser:
             help="let the grader run student code where no namespaces exist (see README)",
         )
 
+    _add_export_commands(commands_)
     student.add_check_command(commands_)
     return parser
+
+
+def _add_export_commands(commands_: argparse._SubParsersAction) -> None:
+    """``export canvas | moodle-csv | canvas-csv``: grade-all's final scores into an LMS."""
+    export = commands_.add_parser(
+        "export", help="grade-all's final scores (after late penalties) into Canvas or Moodle"
+    )
+    formats = export.add_subparsers(dest="format", required=True)
+    canvas = formats.add_parser(
+        "canvas",
+        help="post to Canvas through its API (a dry run unless --post; token: $CANVAS_API_TOKEN)",
+        argument_default=argparse.SUPPRESS,
+    )
+    canvas.add_argument("--course", type=int, required=True, metavar="ID", help="Canvas course")
+    canvas.add_argument(
+        "--assignment", type=int, required=True, metavar="ID", help="Canvas assignment"
+    )
+    canvas.add_argument("--url", metavar="URL", help="the Canvas (default: $CANVAS_URL)")
+    canvas.add_argument(
+        "--post", action="store_true", help="post (default: show what would be posted)"
+    )
+    canvas.add_argument(
+        "--no-attach",
+        dest="attach",
+        action="store_false",
+        help="do not attach the feedback page as a comment file",
+    )
+    moodle = formats.add_parser(
+        "moodle-csv", help="Moodle's grade-import CSV", argument_default=argparse.SUPPRESS
+    )
+    moodle.add_argument("--item", metavar="NAME", help="the grade item's name (default: the id)")
+    moodle.add_argument(
+        "--identifier",
+        choices=("username", "idnumber", "email"),
+        help="the Moodle user field the student names are (default: username)",
+    )
+    canvas_file = formats.add_parser(
+        "canvas-csv", help="Canvas's gradebook-import CSV", argument_default=argparse.SUPPRESS
+    )
+    canvas_file.add_argument("--title", metavar="NAME", help="Canvas assignment name")
+    canvas_file.add_argument(
+        "--canvas-assignment", type=int, metavar="ID", help="Canvas assignment id"
+    )
+    for parser in (canvas, canvas_file):
+        parser.add_argument(
+            "--match",
+            choices=("sis", "login"),
+            help="student names are Canvas SIS user ids or login ids (default: sis)",
+        )
+    for parser in (moodle, canvas_file):
+        parser.add_argument("--output", metavar="CSV", help="the file (default: in RESULTS_DIR)")
+    for parser in (canvas, moodle, canvas_file):
+        parser.add_argument("results_dir", help="the folder grade-all wrote its results to")
+        parser.add_argument(
+            "--grades-of",
+            metavar="ID",
+            help="which of the course's assignments (default: the only one in the results)",
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -161,6 +226,8 @@ def main(argv: list[str] | None = None) -> int:
             target = args.pop("target")
             path = deploy.gradescope(**args) if target == "gradescope" else deploy.github(**args)
             print(f"wrote {path}")
+        elif command == "export":
+            commands.export(args.pop("format"), args.pop("results_dir"), **args)
         elif command == "check":
             return student.check(args.pop("notebook"), **args)
 

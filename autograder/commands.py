@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -118,6 +119,21 @@ def grade(
     return report
 
 
+def _late_scores(class_file: Path) -> dict[tuple[str, str], str]:
+    """ " (late 3 h: -1.5 = 10.5)" for each late submission in the class.json just written."""
+    from autograder.exports import describe_late
+
+    found = {}
+    for item in json.loads(class_file.read_text(encoding="utf-8"))["results"]:
+        record = item.get("late")
+        if record and record["seconds_late"] > 0:
+            found[(item["student"], item["assignment"])] = (
+                f" (late {describe_late(record['seconds_late'])}: -{record['penalty']:g}"
+                f" = {record['final_score']:g})"
+            )
+    return found
+
+
 def grade_all(
     folder: str | os.PathLike[str],
     *,
@@ -133,6 +149,7 @@ def grade_all(
     scheduler: str | None = None,
     force: bool = False,
     gradebook: bool = False,
+    submission_times: str | os.PathLike[str] | None = None,
 ) -> list[batch.Result]:
     """Grade every submission in ``folder`` (only what changed since the last run unless
     ``force``); print a score table; write reports, grades.csv and class.json; with
@@ -154,12 +171,15 @@ def grade_all(
         workers=workers,
         scheduler=scheduler,
         force=force,
+        submission_times=submission_times,
     )
     names = [one_line(result.submission.student) for result in results]  # from the folder
     width = max(len(name) for name in names)
+    late = _late_scores(Path(output) / batch.CLASS_FILE)
     for name, result in zip(names, results, strict=True):
         score = (
             f"{result.report.score:g}/{result.report.max_score:g}"
+            + late.get((result.submission.student, result.submission.assignment), "")
             if result.graded
             else f"NOT GRADED: {one_line(result.error)[:300]}"
         )
@@ -171,6 +191,72 @@ def grade_all(
         + f"; reports, {batch.GRADES_FILE} and {batch.CLASS_FILE} in {output}/\n"
     )
     if gradebook:
-        written = nbgrader_gradebook.write_scores(results, Path.cwd(), config)
+        written = nbgrader_gradebook.write_scores(
+            results, Path.cwd(), config, submission_times=submission_times
+        )
         out.write(f"{written} submissions written to {nbgrader_gradebook.GRADEBOOK_FILE}\n")
     return results
+
+
+def export(
+    format: str,
+    results_dir: str | os.PathLike[str],
+    *,
+    grades_of: str | None = None,
+    output: str | os.PathLike[str] | None = None,
+    course: int | None = None,
+    assignment: int | None = None,
+    url: str | None = None,
+    match: str = "sis",
+    post: bool = False,
+    attach: bool = True,
+    item: str | None = None,
+    identifier: str = "username",
+    title: str | None = None,
+    canvas_assignment: int | None = None,
+    stream: TextIO | None = None,
+) -> None:
+    """Final scores of ``grades_of`` in ``results_dir`` out to an LMS: ``canvas`` (the
+    API; a dry run unless ``post``), ``moodle-csv`` or ``canvas-csv`` (import files)."""
+    from autograder.exports import canvas, lms_csv
+
+    out = stream or sys.stdout
+    if format == "canvas":
+        if course is None or assignment is None:
+            raise GradingError("export canvas needs --course ID and --assignment ID")
+        summary = canvas.export(
+            results_dir,
+            course=course,
+            assignment=assignment,
+            grades_of=grades_of,
+            url=url,
+            match=match,  # type: ignore[arg-type]
+            post=post,
+            attach=attach,
+            stream=out,
+        )
+        if summary.unknown_students:
+            out.write("check --match, or add these students to the Canvas course\n")
+        return
+    if format == "moodle-csv":
+        path, grades = lms_csv.moodle_csv(
+            results_dir,
+            output=output,
+            grades_of=grades_of,
+            item=item,
+            identifier=identifier,  # type: ignore[arg-type]
+        )
+    elif format == "canvas-csv":
+        path, grades = lms_csv.canvas_csv(
+            results_dir,
+            output=output,
+            grades_of=grades_of,
+            title=title,
+            canvas_assignment=canvas_assignment,
+            match=match,  # type: ignore[arg-type]
+        )
+    else:
+        raise GradingError(f"unknown export format {format!r}")
+    out.write(f"wrote {path}: {len(grades.rows)} final scores of {grades.assignment}\n")
+    if grades.not_graded:
+        out.write(f"not graded, left out: {', '.join(s for s, _ in grades.not_graded)}\n")

@@ -2,14 +2,20 @@
 
 Each check is graded by one nbgrader test cell of the source notebook; the cell is found
 by its ``grade_id`` (``check-load``, ``check-cnn-accuracy`` ...), so ``nbgrader export``
-and formgrader show the kit's scores, one grade per test cell.
+and formgrader show the kit's scores, one grade per test cell. A late submission's
+penalty (course.yaml's policy, :mod:`autograder.lateness`) goes where nbgrader keeps its
+own: the submitted notebook's ``late_submission_penalty``, with the submission's
+timestamp, so nbgrader's totals and ``nbgrader export`` agree with grades.csv.
 """
 
 from __future__ import annotations
 
+import os
+from datetime import UTC
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autograder import lateness
 from autograder.grader import GradingError
 from mnist_course.config import CourseConfig
 from mnist_course.results import grade_id_of, is_test_cell
@@ -38,9 +44,16 @@ def source_test_cells(course_dir: Path, config: CourseConfig, assignment: str) -
     return found
 
 
-def write_scores(results: list[Result], course_dir: Path, config: CourseConfig) -> int:
-    """Write every graded result's points as the auto-scores of its nbgrader test cells;
-    results that could not be graded are left out. Returns how many were written."""
+def write_scores(
+    results: list[Result],
+    course_dir: Path,
+    config: CourseConfig,
+    *,
+    submission_times: str | os.PathLike[str] | None = None,
+) -> int:
+    """Write every graded result's points as the auto-scores of its nbgrader test cells,
+    and its late penalty as nbgrader's; results that could not be graded are left out.
+    Returns how many were written."""
     from nbgrader.api import Gradebook, MissingEntry
 
     database = course_dir / GRADEBOOK_FILE
@@ -53,6 +66,15 @@ def write_scores(results: list[Result], course_dir: Path, config: CourseConfig) 
         assignment: source_test_cells(course_dir, config, assignment)
         for assignment in {result.submission.assignment for result in results if result.graded}
     }
+    late = lateness.assess_class(
+        (
+            (result.submission, result.report.score, result.report.max_score)
+            for result in results
+            if result.graded
+        ),
+        config,
+        submission_times=submission_times,
+    )
     written = 0
     with Gradebook(f"sqlite:///{database}") as gradebook:
         for result in results:
@@ -62,8 +84,9 @@ def write_scores(results: list[Result], course_dir: Path, config: CourseConfig) 
             assignment = result.submission.assignment
             notebook = config.assignments[assignment].notebook
             gradebook.update_or_create_student(student)
+            record = late[result.submission]
             try:
-                gradebook.update_or_create_submission(assignment, student)
+                submission = gradebook.update_or_create_submission(assignment, student)
             except MissingEntry:
                 raise GradingError(
                     f"assignment {assignment} is not in {database}; run "
@@ -80,6 +103,12 @@ def write_scores(results: list[Result], course_dir: Path, config: CourseConfig) 
                     cell, notebook.removesuffix(".ipynb"), assignment, student
                 )
                 grade.auto_score = check.points
+            if record.submitted is not None:  # nbgrader keeps naive UTC times
+                submission.timestamp = record.submitted.astimezone(UTC).replace(tzinfo=None)
+            submitted_notebook = gradebook.find_submission_notebook(
+                notebook.removesuffix(".ipynb"), assignment, student
+            )
+            submitted_notebook.late_submission_penalty = record.penalty or None
             gradebook.db.commit()
             written += 1
     return written

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from mnist_course.assignments import all_specs, get_spec
 from mnist_course.spec import NOTEBOOK_METADATA_KEY, AssignmentSpec
@@ -115,7 +115,71 @@ class Tuning(_Section):
     )
 
 
-class AssignmentSettings(_Section):
+class LatePolicy(_Section):
+    """What a late submission loses: a share of the assignment's maximum score for every
+    started hour or day after the due time, up to a cap, and everything after a cutoff."""
+
+    per: Literal["hour", "day"] = Field(
+        "day", description="The period a penalty is charged for; a started period counts whole."
+    )
+    penalty: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.0, description="Fraction of the maximum score lost per started period (0: none)."
+    )
+    max_penalty: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        1.0, description="Cap on the penalty, as a fraction of the maximum score."
+    )
+    zero_after_hours: Annotated[float, Field(gt=0.0)] | None = Field(
+        None,
+        description=(
+            "Hours after the (extended) due time past which a submission scores zero; "
+            "unset: no cutoff."
+        ),
+    )
+
+
+class LateWork(_Section):
+    """Course-wide rules for late work; each assignment's due time is its own key."""
+
+    policy: LatePolicy = Field(
+        default_factory=LatePolicy,
+        description="Late policy of every assignment without a late_policy of its own.",
+    )
+    extensions: Path | None = Field(
+        None,
+        description=(
+            "CSV or YAML file of per-student extensions (student, assignment, due), relative "
+            "to course.yaml."
+        ),
+    )
+    submission_times: Path | None = Field(
+        None,
+        description=(
+            "CSV of submission times (student, submitted, optional assignment), relative to "
+            "course.yaml; grade-all --submission-times overrides it."
+        ),
+    )
+
+
+class Deadline(_Section):
+    """An assignment's due time and late policy (mixed into its settings)."""
+
+    due: AwareDatetime | None = Field(
+        None,
+        description=(
+            "Due time, ISO 8601 with a time zone (2026-03-01T23:59:00+01:00); unset: no "
+            "deadline, nothing is late."
+        ),
+    )
+    late_policy: LatePolicy | None = Field(
+        None, description="This assignment's late policy (late_work.policy otherwise)."
+    )
+
+
+#: Keys of an assignment's settings that say when it is due, not what is graded.
+DEADLINE_KEYS = frozenset(Deadline.model_fields)
+
+
+class AssignmentSettings(Deadline):
     """One assignment's own settings; validated against its spec (mnist_course.assignments)."""
 
     notebook: str = Field(..., min_length=1, description="Notebook file inside the folder.")
@@ -198,6 +262,7 @@ class CourseConfig(_Section):
         description="The course's assignments by id, each with its own settings.",
     )
     grading: GradingLimits = Field(default_factory=GradingLimits)
+    late_work: LateWork = Field(default_factory=LateWork)
     #: Where the file was read from (None for built-in defaults); not a YAML key.
     source: Path | None = Field(None, exclude=True)
 
@@ -213,6 +278,17 @@ class CourseConfig(_Section):
             return None
         path = self.data.mnist_dir.expanduser()
         return path if path.is_absolute() else (self.root / path).resolve()
+
+    def course_path(self, path: Path | None) -> Path | None:
+        """A path from course.yaml, absolute (relative ones are relative to course.yaml)."""
+        if path is None:
+            return None
+        path = path.expanduser()
+        return path if path.is_absolute() else (self.root / path).resolve()
+
+    def late_policy(self, assignment_id: str) -> LatePolicy:
+        """The assignment's late policy, else the course's."""
+        return self.assignments[assignment_id].late_policy or self.late_work.policy
 
     def assignment(self, assignment_id: str | None = None) -> AssignmentConfig:
         """One assignment's settings with the course's (None: the only assignment)."""
@@ -421,7 +497,9 @@ def _with_assignment_defaults(raw: dict[str, Any]) -> tuple[dict[str, Any], list
 
 
 #: An assignment's optional sections, each for the checks of one part (tuning).
-_SECTIONS = tuple(set(AssignmentSettings.model_fields) - {"notebook", "points", "stages"})
+_SECTIONS = tuple(
+    set(AssignmentSettings.model_fields) - {"notebook", "points", "stages"} - DEADLINE_KEYS
+)
 #: Keys of older kits and where they went, so an old course.yaml says what to change.
 _MOVED = {
     "stages": "assignments.<id>.stages",

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from nbgrader.api import Gradebook
 
 from autograder import commands, executor
@@ -49,8 +50,11 @@ def test_scores_go_into_the_gradebook_and_nbgrader_export(
         pytest.skip("as root, the grader runs student code only inside namespaces")
     course = tmp_path / "course"
     course.mkdir()
-    for name in ("nbgrader_config.py", "course.yaml"):
-        shutil.copy(REPO_ROOT / name, course)
+    shutil.copy(REPO_ROOT / "nbgrader_config.py", course)
+    settings = yaml.safe_load((REPO_ROOT / "course.yaml").read_text(encoding="utf-8"))
+    settings["assignments"][ASSIGNMENT]["due"] = "2026-03-01T12:00:00+00:00"
+    settings["late_work"] = {"policy": {"per": "day", "penalty": 0.1}}  # 1.5 of 15 a day
+    (course / "course.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
     shutil.copytree(REPO_ROOT / "assignments", course / "assignments")
     monkeypatch.setenv("MNIST_DATA", str(mnist_dir))
     _nbgrader(course, "generate_assignment", ASSIGNMENT)
@@ -58,6 +62,7 @@ def test_scores_go_into_the_gradebook_and_nbgrader_export(
         folder = course / "submitted" / student / ASSIGNMENT
         folder.mkdir(parents=True)
         shutil.copy(SUBMISSIONS / f"submission-{scenario}.ipynb", folder / NOTEBOOK)
+        (folder / "timestamp.txt").write_text("2026-03-01 12:00:01.000000 UTC")  # 1 s late
 
     monkeypatch.chdir(course)
     commands.grade_all(
@@ -84,6 +89,9 @@ def test_scores_go_into_the_gradebook_and_nbgrader_export(
     _nbgrader(course, "export")
     with open(course / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    assert float(rows["sys-exit"]["score"]) == 3
+    assert float(rows["sys-exit"]["score"]) == 3  # nbgrader's raw score, its penalty apart
+    assert float(rows["sys-exit"]["late_submission_penalty"]) == 1.5
+    assert rows["sys-exit"]["timestamp"].startswith("2026-03-01 12:00:01")
+    assert float(rows["untouched"]["late_submission_penalty"]) == 0  # nothing to take
     assert float(rows["untouched"]["score"]) == 0
     assert float(rows["sys-exit"]["max_score"]) == DIGITS.total_points()

@@ -69,6 +69,13 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
         "seed": 7,
         "assignments": {
             DIGITS: {
+                "due": "2026-03-01T23:59:00+01:00",
+                "late_policy": {
+                    "per": "hour",
+                    "penalty": 0.01,
+                    "max_penalty": 0.3,
+                    "zero_after_hours": 48.0,
+                },
                 "notebook": "a1.ipynb",
                 "points": {"data.load": 2.0, "data.normalize": 3.0, "cnn.accuracy": 4.0},
                 "stages": {"baseline": stage, "hidden_layer": stage, "cnn": stage},
@@ -83,6 +90,11 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
             "trained_min_accuracy": 0.3,
             "retrain": True,
             "gradescope_visibility": {"cnn.accuracy": "hidden", "trained": "after_due_date"},
+        },
+        "late_work": {
+            "policy": {"per": "day", "penalty": 0.2, "max_penalty": 0.6, "zero_after_hours": None},
+            "extensions": "extensions.yaml",
+            "submission_times": "times.csv",
         },
     }
     config = load_config(write(tmp_path, document))
