@@ -43,12 +43,16 @@ def rule_for(config: AssignmentConfig, check_id: str) -> PartialCredit | None:
     return rules.get(check_id) or rules.get(check_id.rpartition(".")[2])
 
 
+def _down(value: float, step: float) -> float:
+    """``value`` rounded down to a multiple of ``step``; the epsilon keeps 0.29 from
+    becoming 0.28 through float error (0.28999...)."""
+    return round(math.floor(value / step + 1e-9) * step, 10)
+
+
 def _round_down(points: float, max_points: float) -> float:
     """``points`` down to a multiple of POINTS_STEP, below ``max_points`` (only the bar
-    gives all of them). The epsilon keeps 0.29 from becoming 0.28 through float error."""
-    steps = math.floor(points / POINTS_STEP + 1e-9)
-    rounded = round(steps * POINTS_STEP, 10)
-    return max(0.0, min(rounded, round(max_points - POINTS_STEP, 10)))
+    gives all of them)."""
+    return max(0.0, min(_down(points, POINTS_STEP), round(max_points - POINTS_STEP, 10)))
 
 
 def _steps_text(rule: PartialCredit, bar: float) -> str:
@@ -95,7 +99,7 @@ def accuracy_credit(
             points,
             max_points,
             f"{points:g} {total} on a linear scale: {accuracy:.2%} is "
-            f"{math.floor(share * 1000) / 1000:.1%} of the way from the floor of {floor:.2%} "
+            f"{_down(share, 0.001):.1%} of the way from the floor of {floor:.2%} "
             f"to the bar of {bar:.2%}.",
         )
     reached = [(step, share) for step, share in rule.steps if accuracy >= step]

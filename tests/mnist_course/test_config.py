@@ -83,6 +83,10 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
             "trained_min_accuracy": 0.3,
             "retrain": True,
             "gradescope_visibility": {"cnn.accuracy": "hidden", "trained": "after_due_date"},
+            "partial_credit": {
+                "accuracy": {"scale": "linear", "steps": [], "floor": None},
+                "cnn.accuracy": {"scale": "steps", "steps": [[0.6, 0.5]], "floor": 0.4},
+            },
         },
     }
     config = load_config(write(tmp_path, document))
