@@ -12,6 +12,7 @@ from __future__ import annotations
 import nbformat
 from nbformat import NotebookNode
 
+from mnist_course import credit
 from mnist_course.config import AssignmentConfig
 from mnist_course.results import check_specs, grade_id_of, spec_for
 
@@ -80,7 +81,8 @@ def solution(cell_id: str, before: str, body: str, after: str = "") -> NotebookN
 
 
 def test(cell_id: str, source: str, points: float, *, hidden: str = "") -> NotebookNode:
-    """A graded test cell worth ``points``: full marks unless it raises.
+    """A graded test cell worth ``points``: full marks unless it raises, or the number
+    its last line evaluates to (nbgrader's partial credit).
 
     ``hidden`` is code nbgrader removes from the release and puts back when it
     autogrades; ``source`` stays visible above it.
@@ -101,9 +103,24 @@ def _points(value: float) -> str:
     return f"{value:g} point" + ("" if value == 1 else "s")
 
 
-def _check_call(check_id: str) -> str:
-    """The one line a test cell runs: the shared check, on the notebook's own names."""
+def _partial(config: AssignmentConfig, check_id: str) -> bool:
+    return credit.rule_for(config, check_id) is not None
+
+
+def _check_call(config: AssignmentConfig, check_id: str) -> str:
+    """The one line a test cell runs: the shared check, on the notebook's own names. With
+    partial credit the cell's value is the points (nbgrader scores a cell whose output is
+    a number with that number), so a partly-scored result is shown instead of raised."""
+    if _partial(config, check_id):
+        return f'check("{check_id}", partial=True).points'
     return f'check("{check_id}");'
+
+
+def _worth(config: AssignmentConfig, check_id: str, points: float) -> str:
+    """How much a test cell is worth, as its first comment says it."""
+    if _partial(config, check_id):
+        return f"up to {_points(points)}, partial credit below the bar"
+    return _points(points)
 
 
 def self_check(config: AssignmentConfig, check_id: str, what: str) -> NotebookNode:
@@ -112,7 +129,8 @@ def self_check(config: AssignmentConfig, check_id: str, what: str) -> NotebookNo
     points = config.points(check_id)
     return test(
         grade_id_of(check_id),
-        f"# Self-check ({_points(points)}): {what} (reads {names}).\n" + _check_call(check_id),
+        f"# Self-check ({_worth(config, check_id, points)}): {what} (reads {names}).\n"
+        + _check_call(config, check_id),
         points,
     )
 
@@ -123,9 +141,9 @@ def hidden_check(config: AssignmentConfig, check_id: str, what: str = "") -> Not
     spec = spec_for(check_id, config)
     return test(
         grade_id_of(check_id),
-        f"# Hidden test ({_points(spec.max_points)}): {what or spec.title}.",
+        f"# Hidden test ({_worth(config, check_id, spec.max_points)}): {what or spec.title}.",
         spec.max_points,
-        hidden=_check_call(check_id),
+        hidden=_check_call(config, check_id),
     )
 
 
@@ -133,7 +151,9 @@ def points_table(config: AssignmentConfig) -> str:
     """Every check of the assignment with its points, from the spec and course.yaml."""
     lines = ["| Check | Points | Test |", "|---|---|---|"]
     lines += [
-        f"| {check.title} | {check.max_points:g} | {check.visibility} |"
+        f"| {check.title} | {check.max_points:g}"
+        + (" (partial credit)" if _partial(config, check.id) else "")
+        + f" | {check.visibility} |"
         for check in check_specs(config)
     ]
     lines.append(f"| **Total** | **{config.total_points():g}** | |")

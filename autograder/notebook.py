@@ -4,8 +4,12 @@ Each test cell runs ``check("<check id>")``: the same check the trusted grader r
 on the names the notebook defined. A pass shows a ✓ box; a failure raises
 :class:`CheckFailed`, which IPython renders as a ✗ box with the message and the hint
 (no traceback through this module), and which nbgrader records as the cell's error,
-so it deducts that cell's points. A name that is not defined yet (its cell still
-raises NotImplementedError, or has not run) is "not written yet", never a NameError.
+so it deducts that cell's points. A check with partial credit (course.yaml's
+``grading.partial_credit``) runs as ``check("<check id>", partial=True).points``: a
+partly-scored result shows a ◐ box instead of raising, and the cell's value, the points,
+is what nbgrader records (an autograded cell whose output is a number scores that).
+A name that is not defined yet (its cell still raises NotImplementedError, or has not
+run) is "not written yet", never a NameError.
 This is feedback, not the grade of record: ``autograder grade`` re-checks everything
 in a separate process.
 """
@@ -38,7 +42,10 @@ if TYPE_CHECKING:
 
 #: Width the result boxes wrap their text to, so no hint runs off the page.
 BOX_WIDTH = 88
-_COLOURS = {True: "\x1b[1;32m", False: "\x1b[1;31m"}
+_COLOURS = {"pass": "\x1b[1;32m", "partial": "\x1b[1;33m", "fail": "\x1b[1;31m"}
+_MARKS = {"pass": "✓", "partial": "◐", "fail": "✗"}
+#: Border and background of each verdict's HTML box.
+_BOX_STYLES = {"pass": ("#2a7", "#eefaf2"), "partial": ("#c80", "#fff8e6")}
 _RESET = "\x1b[0m"
 #: What TensorFlow's C++ start-up lines look like (CUDA probing, oneDNN and CPU notices,
 #: absl's header and its I/W/E0000 prefixes): what start_tensorflow() keeps out of outputs.
@@ -108,7 +115,7 @@ def _not_written_lines(error: BaseException) -> list[str]:
             "is meant to define it, check the spelling."
         )
     wrapped = textwrap.wrap(message, BOX_WIDTH, subsequent_indent="  ")
-    return [f"{_COLOURS[False]}✗ {wrapped[0]}{_RESET}", *wrapped[1:]]
+    return [f"{_COLOURS['fail']}✗ {wrapped[0]}{_RESET}", *wrapped[1:]]
 
 
 def _explain_missing_names() -> None:
@@ -169,11 +176,15 @@ def start_tensorflow() -> None:
         os.close(saved)
 
 
+def _verdict(result: CheckResult) -> str:
+    return "pass" if result.passed else "partial" if result.partial else "fail"
+
+
 def box_lines(result: CheckResult, *, colour: bool = False) -> list[str]:
     """A result as a student reads it: verdict, title and points, the message, the hint."""
-    mark = "✓" if result.passed else "✗"
-    head = f"{mark} {result.title} ({result.points:g}/{result.max_points:g})"
-    lines = [f"{_COLOURS[result.passed]}{head}{_RESET}" if colour else head]
+    verdict = _verdict(result)
+    head = f"{_MARKS[verdict]} {result.title} ({result.points:g}/{result.max_points:g})"
+    lines = [f"{_COLOURS[verdict]}{head}{_RESET}" if colour else head]
     lines += textwrap.wrap(result.message, BOX_WIDTH, initial_indent="  ", subsequent_indent="  ")
     if result.hint:
         lines += textwrap.wrap(
@@ -199,8 +210,9 @@ class CheckFailed(AssertionError):
 
 
 @dataclasses.dataclass(frozen=True)
-class PassedBox:
-    """The ✓ box of a passed check: HTML in Jupyter, plain text elsewhere."""
+class ResultBox:
+    """The ✓ box of a passed check, or the ◐ box of a partly-scored one: HTML in Jupyter,
+    plain text elsewhere."""
 
     result: CheckResult
 
@@ -210,19 +222,25 @@ class PassedBox:
     def _repr_html_(self) -> str:
         head, *rest = box_lines(self.result)
         body = "".join(f"<div>{html.escape(line.strip())}</div>" for line in rest)
+        verdict = _verdict(self.result)
+        border, background = _BOX_STYLES[verdict]
         return (
-            '<div class="autograder-check autograder-pass" style="border:1px solid #2a7;'
-            'border-left:6px solid #2a7;background:#eefaf2;padding:4px 10px;margin:2px 0">'
+            f'<div class="autograder-check autograder-{verdict}" style="border:1px solid '
+            f"{border};border-left:6px solid {border};background:{background};"
+            'padding:4px 10px;margin:2px 0">'
             f"<b>{html.escape(head)}</b>{body}</div>"
         )
 
 
-def _report(result: CheckResult) -> CheckResult:
-    if not result.passed:
+def _report(result: CheckResult, *, partial: bool = False) -> CheckResult:
+    """Show ``result``: a box, or CheckFailed for a failure. With ``partial`` (the cell
+    records the points it returns) a partly-scored result is a box too; without, it
+    raises, so a cell that does not return its points never gets all of them."""
+    if not (result.passed or (partial and result.partial)):
         raise CheckFailed(result)
     from IPython.display import display  # outside IPython it prints the plain text
 
-    display(PassedBox(result))
+    display(ResultBox(result))
     return result
 
 
@@ -275,11 +293,15 @@ def run_check(check_id: str, namespace: Mapping[str, object]) -> CheckResult:
     return _not_written(result, missing) if missing and not result.passed else result
 
 
-def check(check_id: str, namespace: Mapping[str, object] | None = None) -> CheckResult:
-    """Run one self-check on the notebook's names (the caller's globals by default)."""
+def check(
+    check_id: str, namespace: Mapping[str, object] | None = None, *, partial: bool = False
+) -> CheckResult:
+    """Run one self-check on the notebook's names (the caller's globals by default).
+    ``partial``: the cell ends with the result's ``.points`` (nbgrader's partial credit),
+    so a partly-scored result is shown, not raised."""
     if namespace is None:
         namespace = sys._getframe(1).f_globals
-    return _report(run_check(check_id, namespace))
+    return _report(run_check(check_id, namespace), partial=partial)
 
 
 def _judge_data(*arrays: object) -> CheckResult:

@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from mnist_course.assignments import all_specs, get_spec
 from mnist_course.spec import NOTEBOOK_METADATA_KEY, AssignmentSpec
@@ -30,6 +39,11 @@ GradescopeVisibility = Literal["visible", "hidden", "after_due_date", "after_pub
 Accuracy = Annotated[float, Field(ge=0.0, le=1.0)]
 Points = Annotated[float, Field(ge=0.0)]
 PositiveInt = Annotated[int, Field(gt=0)]
+#: A share of a check's points below its bar (the bar itself gives all of them).
+Fraction = Annotated[float, Field(ge=0.0, lt=1.0)]
+#: The judge families whose checks measure an accuracy against a bar: the only ones
+#: partial credit applies to (grading.partial_credit, by check id or by kind).
+PARTIAL_CREDIT_JUDGES = ("stage.accuracy", "stage.perturbed")
 
 
 class ConfigError(ValueError):
@@ -222,6 +236,48 @@ class StageTable(Mapping[str, Stage]):
         return len(self._order)
 
 
+class PartialCredit(_Section):
+    """How a check that measures an accuracy against a bar scores below the bar: on a
+    scale from the floor (no points) to the bar (all of them), instead of all or nothing.
+    mnist_course.credit computes the points, for the grader and the notebook alike."""
+
+    scale: Literal["linear", "steps"] = Field(
+        "linear",
+        description=(
+            "linear: points in proportion to how far the accuracy is from the floor to the "
+            "bar; steps: the share of the points of the highest step reached."
+        ),
+    )
+    steps: tuple[tuple[Accuracy, Fraction], ...] = Field(
+        (),
+        description=(
+            "For scale steps: [accuracy, share of the points] pairs, accuracies and shares "
+            "increasing, shares below 1 (the bar gives all the points), e.g. "
+            "[[0.9, 0.25], [0.91, 0.5]]."
+        ),
+    )
+    floor: Accuracy | None = Field(
+        None,
+        description=(
+            "Accuracy at or below which the check gives no points; unset: "
+            "grading.trained_min_accuracy."
+        ),
+    )
+
+    @model_validator(mode="after")
+    def _steps_fit_the_scale(self) -> PartialCredit:
+        if self.scale == "linear" and self.steps:
+            raise ValueError("steps are only read with scale: steps (remove them, or say so)")
+        if self.scale == "steps" and not self.steps:
+            raise ValueError("scale steps needs steps: [[accuracy, share of the points], ...]")
+        accuracies = [accuracy for accuracy, _ in self.steps]
+        shares = [share for _, share in self.steps]
+        for name, values in (("accuracies", accuracies), ("shares", shares)):
+            if any(later <= earlier for earlier, later in zip(values, values[1:], strict=False)):
+                raise ValueError(f"the steps' {name} must increase from one step to the next")
+        return self
+
+
 class GradingLimits(_Section):
     submission_timeout_s: PositiveInt = Field(900, description="Wall clock per submission.")
     cell_timeout_s: PositiveInt = Field(300, description="Wall clock per notebook cell.")
@@ -245,6 +301,40 @@ class GradingLimits(_Section):
             "are visible when the kit shows them to students, else after publishing."
         ),
     )
+    partial_credit: dict[str, PartialCredit] = Field(
+        default_factory=dict,
+        description=(
+            "Partial credit below the bar, by check id (cnn.accuracy) or kind (accuracy, "
+            "perturbed); checks not named are all or nothing."
+        ),
+    )
+
+    @field_validator("partial_credit")
+    @classmethod
+    def _partial_credit_applies(
+        cls, rules: dict[str, PartialCredit], info: ValidationInfo
+    ) -> dict[str, PartialCredit]:
+        """Only checks measured against an accuracy bar can score part of their points,
+        and a step at or below the floor could never count."""
+        checks = [check for spec in all_specs().values() for check in spec.checks]
+        ids = sorted({check.id for check in checks if check.judge in PARTIAL_CREDIT_JUDGES})
+        kinds = [judge.removeprefix("stage.") for judge in PARTIAL_CREDIT_JUDGES]
+        for name, rule in rules.items():
+            if name not in kinds and name not in ids:
+                raise ValueError(
+                    f"{name!r} is not a check measured against an accuracy bar: name a kind "
+                    f"({', '.join(kinds)}) or a check id ({', '.join(ids)})"
+                )
+            floor = rule.floor if rule.floor is not None else info.data.get("trained_min_accuracy")
+            low = [
+                accuracy for accuracy, _ in rule.steps if floor is not None and accuracy <= floor
+            ]
+            if low:
+                raise ValueError(
+                    f"{name}: the step at {low[0]:g} is not above the floor {floor:g} (below it "
+                    "a check gives no points), so it could never count"
+                )
+        return rules
 
 
 class CourseConfig(_Section):

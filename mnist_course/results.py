@@ -37,6 +37,11 @@ class CheckResult:
     #: The catalogue id of the hint (autograder.checks.hints), "" when passed.
     hint_category: str = ""
 
+    @property
+    def partial(self) -> bool:
+        """Below its bar, yet some points (partial credit, mnist_course.credit)."""
+        return not self.passed and self.points > 0
+
     def explain(self) -> str:
         """Message and hint as one text, for assertion errors and reports."""
         return f"{self.message}\n{self.hint}".strip() if self.hint else self.message

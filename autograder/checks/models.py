@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from autograder.checks import architectures
 from autograder.checks.evaluation import Measurement, input_shape
 from autograder.checks.hints import PROBLEM_HINTS, Advice, ProblemKind, advise
+from mnist_course import credit
 from mnist_course.config import AssignmentConfig
 from mnist_course.results import CheckResult, spec_for
 from mnist_course.spec import StageSpec
@@ -321,6 +323,22 @@ def check_trained(
     )
 
 
+def _with_partial_credit(
+    result: CheckResult, accuracy: float, bar: float, config: AssignmentConfig
+) -> CheckResult:
+    """``result``, a measured accuracy below its bar, with the points course.yaml's
+    grading.partial_credit gives it and how they were computed (unchanged when the
+    check is all or nothing). It stays failed: partial points are not a pass."""
+    if credit.rule_for(config, result.id) is None:
+        return result
+    scored = credit.check_credit(config, result.id, accuracy, bar=bar, max_points=result.max_points)
+    return dataclasses.replace(
+        result,
+        points=scored.points,
+        message=f"{result.message} Partial credit: {scored.explanation}",
+    )
+
+
 def check_accuracy(
     stage: str,
     measurement: Measurement | None,
@@ -355,10 +373,11 @@ def check_accuracy(
         if spec_of_stage.architecture == "cnn"
         else "use the course's architecture"
     )
-    return spec.failed(
+    failed = spec.failed(
         f"{measured} is {gap:.2f} percentage points below the bar of {bar:.2%}.",
         advice or advise("below_bar", gap=gap, capacity=capacity),
     )
+    return _with_partial_credit(failed, measurement.accuracy, bar, config)
 
 
 def check_perturbed(
@@ -387,7 +406,8 @@ def check_perturbed(
         advice = Advice(structure.hint_category, structure.hint)
     else:
         advice = advise("not_robust")
-    return spec.failed(f"{measured} is below the bar of {bar:.2%}.", advice)
+    failed = spec.failed(f"{measured} is below the bar of {bar:.2%}.", advice)
+    return _with_partial_credit(failed, measurement.accuracy, bar, config)
 
 
 def check_stage(

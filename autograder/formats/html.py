@@ -34,6 +34,7 @@ th, td { text-align: left; padding: .3rem .6rem; border-bottom: 1px solid #eee;
          vertical-align: top; }
 td.num, th.num { text-align: right; white-space: nowrap; }
 .pass { color: #1a7f37; } .fail { color: #c62828; } .muted { color: #777; }
+.partial { color: #a15c00; }
 .lost { border-left: 4px solid #c62828; padding: .2rem .8rem; margin: .8rem 0;
         background: #fdf3f3; }
 .error { border: 2px solid #c62828; padding: .8rem; background: #fdf3f3; }
@@ -81,15 +82,17 @@ def table(header: Iterable[str], rows: Iterable[Iterable[str]], numeric: set[int
     return f"<table><tr>{cells('th', header)}</tr>\n" + "\n".join(lines) + "</table>"
 
 
+def _verdict(result: CheckResult) -> str:
+    if result.passed:
+        return '<span class="pass">✓ passed</span>'
+    if result.partial:
+        return '<span class="partial">◐ partial credit</span>'
+    return '<span class="fail">✗ failed</span>'
+
+
 def _scores(results: Iterable[CheckResult]) -> str:
     rows = [
-        (
-            escape(result.title),
-            f"{result.points:g} / {result.max_points:g}",
-            '<span class="pass">✓ passed</span>'
-            if result.passed
-            else '<span class="fail">✗ failed</span>',
-        )
+        (escape(result.title), f"{result.points:g} / {result.max_points:g}", _verdict(result))
         for result in results
     ]
     return "<h2>Score by check</h2>\n" + table(("check", "points", "result"), rows, {1})
@@ -112,15 +115,22 @@ def _lost_points(results: Iterable[CheckResult]) -> str:
 
 
 def _accuracy_figure(
-    config: AssignmentConfig, evaluations: Mapping[str, ModelEvaluation]
+    config: AssignmentConfig,
+    evaluations: Mapping[str, ModelEvaluation],
+    partial: frozenset[str] = frozenset(),
 ) -> Figure:
+    """Each model's accuracy against its bar: green reached, amber below with partial
+    credit (the stages in ``partial``), red below."""
     stages = [(name, stage) for name, stage in config.stages.items() if name in evaluations]
     figure = Figure(figsize=(6, 0.6 + 0.6 * len(stages)))
     axes = figure.subplots()
     positions = np.arange(len(stages))
     measured = [evaluations[name].accuracy * 100 for name, _ in stages]
     bars = [stage.min_test_accuracy * 100 for _, stage in stages]
-    colours = ["#1a7f37" if m >= b else "#c62828" for m, b in zip(measured, bars, strict=True)]
+    colours = [
+        "#1a7f37" if m >= b else "#d08700" if name in partial else "#c62828"
+        for (name, _), m, b in zip(stages, measured, bars, strict=True)
+    ]
     axes.barh(positions, measured, color=colours, label="measured")
     axes.scatter(bars, positions, marker="|", s=600, color="black", label="course bar", zorder=3)
     axes.set_yticks(positions, [stage.title for _, stage in stages])
@@ -144,6 +154,11 @@ def _models(
             verdict = '<span class="muted">not graded</span>'
         elif check.passed:
             verdict = '<span class="pass">✓ reaches the bar</span>'
+        elif check.partial:
+            verdict = (
+                f'<span class="partial">◐ below the bar: {check.points:g} / '
+                f"{check.max_points:g} points of partial credit</span>"
+            )
         else:
             verdict = '<span class="fail">✗ below the bar or not measured</span>'
         rows.append((escape(stage.title), measured, f"{stage.min_test_accuracy:.2%}", verdict))
@@ -154,7 +169,11 @@ def _models(
         table(("model", "measured accuracy", "course bar", "verdict"), rows, {1, 2}),
     ]
     if evaluations:
-        parts.append(image(_accuracy_figure(config, evaluations), "accuracies against bars"))
+        partial = frozenset(
+            name for name in config.stages if (c := verdicts.get(f"{name}.accuracy")) and c.partial
+        )
+        figure = _accuracy_figure(config, evaluations, partial)
+        parts.append(image(figure, "accuracies against bars"))
     return "\n".join(parts)
 
 

@@ -10,12 +10,14 @@ HINT_WIDTH = 70
 
 def render(report: GradeReport, *, show_hidden: bool = True) -> str:
     """One row per check (check, points, result, hint), then the total, each failure with
-    its whole hint, and the notes; every student text on one line of its own."""
+    its whole hint, and the notes; every student text on one line of its own. A check
+    below its bar that scored partial credit says ``part`` (its message, below, how)."""
     rows = [("check", "points", "result", "hint")]
     for result in report.results:
         hidden = result.visibility == "hidden" and not show_hidden
         points = "?" if hidden else f"{result.points:g}/{result.max_points:g}"
-        outcome = "hidden" if hidden else ("pass" if result.passed else "FAIL")
+        outcome = "pass" if result.passed else "part" if result.partial else "FAIL"
+        outcome = "hidden" if hidden else outcome
         hint = "" if hidden or result.passed else one_line(result.hint)
         if len(hint) > HINT_WIDTH:
             hint = hint[: HINT_WIDTH - 3] + "..."

@@ -90,6 +90,10 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
             "trained_min_accuracy": 0.3,
             "retrain": True,
             "gradescope_visibility": {"cnn.accuracy": "hidden", "trained": "after_due_date"},
+            "partial_credit": {
+                "accuracy": {"scale": "linear", "steps": [], "floor": None},
+                "cnn.accuracy": {"scale": "steps", "steps": [[0.6, 0.5]], "floor": 0.4},
+            },
         },
         "late_work": {
             "policy": {"per": "day", "penalty": 0.2, "max_penalty": 0.6, "zero_after_hours": None},

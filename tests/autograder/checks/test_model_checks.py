@@ -10,10 +10,11 @@ from autograder.checks import evaluation
 from autograder.checks.models import (
     TrainingEvidence,
     check_accuracy,
+    check_stage,
     check_structure,
     check_trained,
 )
-from mnist_course.config import parse_config
+from mnist_course.config import PartialCredit, parse_config
 
 SEED = 42
 
@@ -150,3 +151,67 @@ def test_prepare_images_rejects_an_unsupported_input_shape(helpers):
     model = helpers.compiled([keras.Input(shape=(100,)), keras.layers.Dense(10)])
     with pytest.raises(ValueError, match=r"expects inputs of shape \(100,\)"):
         evaluation.prepare_images(model, np.zeros((2, 28, 28), dtype=np.uint8))
+
+
+def _partial(helpers, assignment: str = "mnist_digits", **rules: PartialCredit):
+    return helpers.assignment_config(assignment, partial_credit=rules)
+
+
+def test_accuracy_below_the_bar_scores_partial_credit_when_course_yaml_says_so(helpers):
+    config = _partial(helpers, accuracy=PartialCredit(scale="linear"))
+    result = check_accuracy("baseline", evaluation.Measurement(0.9, 10000), config=config)
+    assert not result.passed and result.partial  # partial points are not a pass
+    assert result.points == 1.9 and result.max_points == 2  # 40/42 of the way from 50% to 92%
+    assert (
+        "2.00 percentage points below the bar of 92.00%. Partial credit: 1.9 / 2 points on "
+        "a linear scale: 90.00% is 95.2% of the way from the floor of 50.00%" in result.message
+    )
+    assert result.hint_category == "below_bar"  # the advice is still the student's
+
+
+def test_partial_credit_by_check_id_leaves_the_other_stages_all_or_nothing(helpers):
+    config = _partial(
+        helpers, **{"cnn.accuracy": PartialCredit(scale="steps", steps=((0.97, 0.5),))}
+    )
+    cnn = check_accuracy("cnn", evaluation.Measurement(0.975, 10000), config=config)
+    assert cnn.points == 1.0 and "reaches the step at 97.00%" in cnn.message
+    baseline = check_accuracy("baseline", evaluation.Measurement(0.9, 10000), config=config)
+    assert baseline.points == 0.0 and "Partial credit" not in baseline.message
+
+
+def test_partial_credit_gives_nothing_at_the_floor_or_without_a_measurement(helpers):
+    config = _partial(helpers, accuracy=PartialCredit(scale="linear"))
+    at_floor = check_accuracy("baseline", evaluation.Measurement(0.5, 10000), config=config)
+    assert at_floor.points == 0.0 and not at_floor.partial
+    assert "at or below the floor of 50.00%" in at_floor.message
+    missing = check_accuracy("baseline", None, config=config)
+    assert missing.points == 0.0 and "Partial credit" not in missing.message
+
+
+def test_a_pass_with_partial_credit_on_is_unchanged(helpers, config):
+    on = _partial(helpers, accuracy=PartialCredit(scale="linear"))
+    measurement = evaluation.Measurement(0.95, 10000)
+    assert check_accuracy("baseline", measurement, config=on) == check_accuracy(
+        "baseline", measurement, config=config
+    )
+
+
+def test_check_stage_scores_the_retrained_measurement_and_the_perturbed_one(helpers):
+    rules = {"accuracy": PartialCredit(scale="linear"), "perturbed": PartialCredit(scale="linear")}
+    config = _partial(helpers, "mnist_extensions", **rules)
+    results = {
+        result.id: result
+        for result in check_stage(
+            "augmented_cnn",
+            helpers.cnn(),
+            evaluation.Measurement(0.99, 10000),
+            config=config,
+            graded=evaluation.Measurement(0.7425, 10000, retrained=True),
+            perturbed=evaluation.Measurement(0.71, 10000),
+        )
+    }
+    accuracy, perturbed = results["augmented_cnn.accuracy"], results["augmented_cnn.perturbed"]
+    assert accuracy.points == 1.0 and "re-training" in accuracy.message  # halfway to 98.5%
+    assert perturbed.points == 1.0 and "50.0% of the way" in perturbed.message  # 71% of 92%
+    assert not accuracy.passed and not perturbed.passed
+    assert results["augmented_cnn.trained"].points == results["augmented_cnn.trained"].max_points
