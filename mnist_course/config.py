@@ -193,6 +193,13 @@ class SimilaritySettings(_Section):
             "finds in the other's, from which a pair is listed to look at."
         ),
     )
+    min_code_tokens: PositiveInt = Field(
+        200,
+        description=(
+            "Characters of tokenised code two notebooks must have in common before their "
+            "code score lists them (a few dictated lines make a small notebook match anyone)."
+        ),
+    )
     mistakes_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
         0.9,
         description=(
@@ -201,7 +208,7 @@ class SimilaritySettings(_Section):
         ),
     )
     agreement_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
-        0.998,
+        0.999,
         description="Share of test images two models label alike from which a pair is listed.",
     )
     common_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(

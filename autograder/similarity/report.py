@@ -268,6 +268,13 @@ def _code_matrix(
     rows = [index[code.student] for code in codes]
     matrix.values[np.ix_(rows, rows)] = scores
     np.fill_diagonal(matrix.values, np.nan)
+    tokens = np.maximum(comparison.tokens, comparison.tokens.T)
+    few = tokens < config.similarity.min_code_tokens
+    matrix.explained[np.ix_(rows, rows)] = few
+    for i, j in zip(*np.nonzero(few & (scores >= config.similarity.code_threshold)), strict=True):
+        matrix.notes[(rows[i], rows[j])] = (
+            f"only {tokens[i, j]} characters of tokenised code in common: too little to tell"
+        )
     for number, code in enumerate(codes):
         if code.note:
             found.notes.append(f"{assignment}, {code.student}: {code.note}")

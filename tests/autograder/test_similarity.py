@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -20,9 +18,8 @@ import pytest
 from autograder import analytics, batch, cli
 from autograder.checks.confusion import Fingerprint, ModelEvaluation
 from autograder.grader import GradeReport
-from autograder.similarity import CODE_DIR, CSV_FILE, JSON_FILE, PAGE
+from autograder.similarity import CODE_DIR, CSV_FILE, JSON_FILE, PAGE, models
 from autograder.similarity import code as student_code
-from autograder.similarity import models
 from autograder.similarity import report as similarity
 from mnist_course.config import ConfigError, load_config, parse_config
 from mnist_course.results import CheckResult
@@ -305,3 +302,170 @@ def test_the_release_is_the_source_notebook_with_solutions_cleared() -> None:
     elsewhere = config.model_copy(update={"source": Path("/nonexistent/course.yaml")})
     assert student_code.released_code(elsewhere, "mnist_digits")[0] == ""
     assert "not there" in student_code.released_code(elsewhere, "mnist_digits")[1]
+
+
+# ------------------------------------------------------------------ the class report
+
+
+@pytest.fixture(scope="module")
+def small_class(tmp_path_factory, labels: np.ndarray) -> Path:
+    """Alice and Bob honest; Carol renamed Alice's code; Dave loaded Alice's model file;
+    a student whose name is markup; and a results file that is not one."""
+    folder = tmp_path_factory.mktemp("results")
+    rng = np.random.default_rng(7)
+    alice = {stage: fingerprint(honest(labels, rng), f"alice-{stage}") for stage in STAGES}
+    write_result(folder, "alice", alice, notebook(ALICE))
+    bob = {stage: fingerprint(honest(labels, rng), f"bob-{stage}") for stage in STAGES}
+    write_result(folder, "bob", bob, notebook(BOB))
+    carol = {stage: fingerprint(honest(labels, rng), f"carol-{stage}") for stage in STAGES}
+    write_result(folder, "carol", carol, notebook(ALICE_RENAMED))
+    dave = {**bob, "cnn": alice["cnn"]}  # Bob's style of work, Alice's trained CNN
+    write_result(folder, "dave", dave, notebook(BOB.replace("16", "8")))
+    # Little code, half of it also Alice's: a high share, too few tokens to tell.
+    flatten = ALICE.split("\n\n\n")[1]
+    write_result(folder, "<b>eve</b>", {}, notebook(flatten, "print('<script>alert(1)</script>')"))
+    (folder / "broken.json").write_text("{")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def small_report(small_class: Path):
+    messages: list[str] = []
+    written = similarity.similarity(small_class, config=load_config(), progress=messages.append)
+    return written, messages
+
+
+def flags(pair: similarity.Pair) -> set[str]:
+    return {f"{item.signal}:{item.stage or ''}" for item in pair.flags}
+
+
+def pair_of(found: similarity.ClassSimilarity, first: str, second: str) -> similarity.Pair:
+    return next(p for p in found.pairs if {p.first, p.second} == {first, second})
+
+
+def test_the_renamed_copy_ranks_first_and_the_copied_model_is_listed(small_report) -> None:
+    found = small_report[0].found
+    code_ranking = sorted(
+        (p for p in found.pairs if p.value("code") is not None), key=lambda p: -p.value("code")
+    )
+    assert {code_ranking[0].first, code_ranking[0].second} == {"alice", "carol"}
+    assert flags(pair_of(found, "alice", "carol")) == {"code:"}
+    # Dave's own code, with Bob's style; his CNN is Alice's file.
+    assert flags(pair_of(found, "alice", "dave")) == {
+        "mistakes:cnn",
+        "agreement:cnn",
+        "weights:cnn",
+    }
+    # Dave's other two models are Bob's too: same weights, the rest of the evidence.
+    assert {"weights:baseline", "weights:hidden_layer"} <= flags(pair_of(found, "bob", "dave"))
+
+
+def test_a_small_notebook_matching_a_few_lines_is_not_listed(small_report) -> None:
+    eve = pair_of(small_report[0].found, "alice", "<b>eve</b>")
+    assert eve.value("code") >= small_report[0].found.settings.code_threshold
+    assert not eve.flags
+    assert "too little to tell" in next(e.note for e in eve.evidence if e.signal == "code")
+
+
+def test_the_honest_pair_stays_below_every_threshold(small_report) -> None:
+    found = small_report[0].found
+    settings = found.settings
+    alice_bob = pair_of(found, "alice", "bob")
+    assert not alice_bob.flags
+    assert alice_bob.value("code") < settings.code_threshold
+    for stage in STAGES:
+        assert alice_bob.value("mistakes", stage) < settings.mistakes_threshold
+        assert alice_bob.value("agreement", stage) < settings.agreement_threshold
+        assert alice_bob.value("weights", stage) == 0
+    assert [p for p in found.pairs if p.flags][-1].flags  # flagged pairs come first
+    assert all(not p.flags for p in found.pairs[len([p for p in found.pairs if p.flags]) :])
+
+
+def test_the_files_say_the_same_and_the_page_escapes_student_text(small_report) -> None:
+    written, messages = small_report
+    assert any("comparing the code of 5 notebooks" in message for message in messages)
+    summary = json.loads(written.json.read_text())
+    listed = {tuple(sorted((p["first"], p["second"]))): p["flagged"] for p in summary["pairs"]}
+    assert listed[("alice", "carol")] == ["code:"]
+    rows = list(csv.DictReader(written.csv.open(encoding="utf-8")))
+    assert {
+        (r["student_a"], r["student_b"], r["signal"], r["stage"])
+        for r in rows
+        if r["flagged"] == "1"
+    } >= {
+        ("alice", "dave", "weights", "cnn"),
+        ("alice", "carol", "code", ""),
+    }
+    assert {item["file"] for item in summary["unreadable"]} == {"broken.json"}
+    page = written.page.read_text()
+    assert "look at" in page and "<script>alert" not in page and "<b>eve</b>" not in page
+    assert "&lt;b&gt;eve&lt;/b&gt;" in page and "<mark>" in page
+    assert "class too small" not in page  # the note is worded per distribution
+    assert "fewer than 10 to compare" in page
+
+
+def test_the_class_page_links_to_the_similarity_page(small_report, small_class: Path) -> None:
+    written = analytics.report(small_class, config=load_config())
+    assert f'href="{PAGE}"' in written.page.read_text()
+    assert written.summary["similarity"] == PAGE
+    assert "similarity.json" not in json.dumps(written.summary["skipped"])
+
+
+def test_in_a_large_class_a_common_outcome_is_reported_but_not_listed(
+    tmp_path: Path, labels: np.ndarray
+) -> None:
+    """Twelve students whose dictated baseline, trained with the course's seed, came out
+    the same; two of them share a CNN as well."""
+    rng = np.random.default_rng(3)
+    baseline = fingerprint(honest(labels, rng), "the course's baseline")
+    shared_cnn = fingerprint(honest(labels, rng), "one cnn")
+    for number in range(12):
+        cnn = shared_cnn if number in (3, 8) else fingerprint(honest(labels, rng), f"cnn{number}")
+        write_result(tmp_path, f"s{number:02}", {"baseline": baseline, "cnn": cnn})
+    found = similarity.similarity(tmp_path, config=load_config()).found
+    assert [flags(p) for p in found.pairs if p.flags] == [
+        {"mistakes:cnn", "agreement:cnn", "weights:cnn"}
+    ]
+    assert {found.pairs[0].first, found.pairs[0].second} == {"s03", "s08"}
+    groups = {(g["stage"], g["common"]): len(g["students"]) for g in found.weight_groups}
+    assert groups == {("baseline", True): 12, ("cnn", False): 2}
+    evidence = {(e.signal, e.stage): e for e in found.pairs[0].evidence}
+    assert evidence[("mistakes", "cnn")].robust_z > 10
+    assert evidence[("mistakes", "cnn")].percentile == 100
+    assert "common outcome" in evidence[("weights", "baseline")].note
+    assert "no code kept" in " ".join(found.notes)  # results from before code was kept
+
+
+def test_similarity_settings_come_from_course_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "course.yaml"
+    path.write_text("similarity:\n  code_threshold: 0.5\n  min_class_size: 4\n")
+    settings = load_config(path).similarity
+    assert (settings.code_threshold, settings.min_class_size) == (0.5, 4)
+    assert settings.mistakes_threshold == load_config().similarity.mistakes_threshold
+    path.write_text("similarity:\n  noise_tokens: 40\n")
+    with pytest.raises(ConfigError, match="guarantee_tokens .* at least noise_tokens"):
+        load_config(path)
+    with pytest.raises(ConfigError, match="similarity.code_threshold"):
+        parse_config({"similarity": {"code_threshold": 2}}, path)
+
+
+def test_changing_a_similarity_threshold_regrades_nothing() -> None:
+    config = load_config()
+    looser = config.similarity.model_copy(update={"code_threshold": 0.3})
+    assert batch._config_hash(config) == batch._config_hash(
+        config.model_copy(update={"similarity": looser})
+    )
+    stricter = config.grading.model_copy(update={"trained_min_accuracy": 0.9})
+    assert batch._config_hash(config) != batch._config_hash(
+        config.model_copy(update={"grading": stricter})
+    )
+
+
+def test_the_command_prints_the_pairs_and_writes_the_files(small_class: Path, capsys) -> None:
+    assert cli.main(["similarity", str(small_class), "--quiet"]) == 0
+    out = capsys.readouterr()
+    assert "alice / carol" in out.out and "pairs to look at" in out.out and out.err == ""
+    for name in (PAGE, CSV_FILE, JSON_FILE):
+        assert (small_class / name).stat().st_size > 0
+    assert cli.main(["similarity", str(small_class / "nowhere")]) == cli.EXIT_ERROR
+    assert "does not exist" in capsys.readouterr().err
