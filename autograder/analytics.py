@@ -31,6 +31,8 @@ from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import HINTS
 from autograder.formats.html import escape, image, page, table
 from autograder.grader import GradeReport
+from autograder.similarity import JSON_FILE as SIMILARITY_JSON
+from autograder.similarity import PAGE as SIMILARITY_PAGE
 from mnist_course.config import CourseConfig, load_config
 
 DEFAULT_PAGE = "class-report.html"
@@ -372,6 +374,12 @@ def render_page(summary: dict[str, Any], data: ClassData, config: CourseConfig) 
             image(_accuracy_figure(summary["accuracy"], data), "accuracy per model"),
             table(("model", "models", "median", "range", "bar", "below bar"), rows, {1, 2, 4, 5}),
         ]
+    if summary.get("similarity"):
+        sections += [
+            "<h2>Similarity between submissions</h2>",
+            f'<p><a href="{escape(summary["similarity"])}">Pairs of submissions to look at</a> '
+            "(code in common, models alike), from <code>autograder similarity</code>.</p>",
+        ]
     for heading, key, columns in (
         ("Hit a limit: look at these by hand", "limits", ("student", "assignment", "reason")),
         ("Not graded (grading failed: regrade)", "not_graded", ("file", "error")),
@@ -429,8 +437,11 @@ def report(
     its summary as .csv and .json beside it; return the paths and the summary."""
     config = config or load_config(config_path)
     target = Path(output) if output is not None else Path(results_dir) / DEFAULT_PAGE
-    data = read_results(results_dir, ignore=(target.with_suffix(".json").name,))
+    data = read_results(results_dir, ignore=(target.with_suffix(".json").name, SIMILARITY_JSON))
     summary = summarise(data, config)
+    similarity_page = Path(results_dir) / SIMILARITY_PAGE
+    if similarity_page.is_file():  # a link relative to the class page
+        summary["similarity"] = os.path.relpath(similarity_page, target.parent)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_page(summary, data, config), encoding="utf-8")
     csv_path, json_path = target.with_suffix(".csv"), target.with_suffix(".json")

@@ -4,7 +4,8 @@ Each submission is graded in its own sandbox by its own grading process
 (:mod:`autograder.pool`), several at once or on a Dask cluster. Every result is written
 as soon as it is graded, atomically, with the hash of the notebook it judged, so a batch
 run again after an interruption grades only what is missing, failed or changed.
-grades.csv and class.json are always rebuilt from those per-submission files. A
+grades.csv and class.json are always rebuilt from those per-submission files; each
+notebook's own code cells are kept in ``code/`` for ``autograder similarity``. A
 submission the grader could not grade is an ``error`` result with its cause (regraded
 next time), never a zero that blames the student.
 """
@@ -27,6 +28,8 @@ from autograder.formats import html
 from autograder.formats.text import one_line
 from autograder.grader import GradeReport, GradingError
 from autograder.progress import LineTracker, Tracker
+from autograder.similarity import CODE_DIR
+from autograder.similarity import code as student_code
 from mnist_course.config import ConfigError, CourseConfig, find_assignment, load_config
 
 GRADES_FILE = "grades.csv"
@@ -115,7 +118,9 @@ def feedback_page(target: Path, student: str, assignment: str) -> Path:
 
 def _config_hash(config: CourseConfig) -> str:
     """Changing what is graded (points, bars, budgets) makes earlier results stale."""
-    return hashlib.sha256(config.model_dump_json(exclude=_NOT_GRADED_KEYS).encode()).hexdigest()
+    # When work was due and the similarity thresholds change no grade.
+    excluded = {**_NOT_GRADED_KEYS, "similarity": True}
+    return hashlib.sha256(config.model_dump_json(exclude=excluded).encode()).hexdigest()
 
 
 def _read_result(path: Path, submission: Submission) -> Result | None:
@@ -315,7 +320,16 @@ def grade_all(
 
     pending: list[tuple[Submission, str]] = []
     for submission in submissions:
-        sha = hashlib.sha256(submission.path.read_bytes()).hexdigest()
+        notebook = submission.path.read_bytes()
+        sha = hashlib.sha256(notebook).hexdigest()
+        # The student's own code, for autograder similarity (also of results kept).
+        student_code.keep_code(
+            target / CODE_DIR / _report_name(submission),
+            submission.student,
+            submission.assignment,
+            notebook,
+            sha,
+        )
         earlier = _read_result(target / _report_name(submission), submission)
         up_to_date = earlier is not None and (earlier.notebook_sha256, earlier.config_sha256) == (
             sha,

@@ -117,6 +117,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", metavar="FILE", help="the page (default: in RESULTS_DIR)")
     report.add_argument("--config", dest="config_path", help="course.yaml to use")
 
+    similar = commands_.add_parser(
+        "similarity",
+        help="pairs of submissions to look at: code in common and models alike (never a verdict)",
+        argument_default=argparse.SUPPRESS,
+    )
+    similar.add_argument("results_dir", help="the folder grade-all wrote its results to")
+    similar.add_argument("--config", dest="config_path", help="course.yaml to use")
+    similar.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
     deploy_parser = commands_.add_parser(
         "deploy", help="build what Gradescope or GitHub Classroom needs to run the grader"
     )
@@ -222,6 +231,8 @@ def main(argv: list[str] | None = None) -> int:
         elif command == "report":
             written = analytics.report(args.pop("results_dir"), **args)
             print(f"class page: {written.page}\nsummary: {written.csv}, {written.json}")
+        elif command == "similarity":
+            commands.similarity(args.pop("results_dir"), **args)
         elif command == "deploy":
             target = args.pop("target")
             path = deploy.gradescope(**args) if target == "gradescope" else deploy.github(**args)

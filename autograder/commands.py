@@ -15,6 +15,7 @@ from autograder.formats import github, gradescope, html, junit, table
 from autograder.formats import json as json_format
 from autograder.formats.text import one_line
 from autograder.grader import GradeReport, GradingError, grade_submission
+from autograder.similarity import report as similarity_report
 from mnist_course.config import ConfigError, CourseConfig, load_config
 from mnist_course.data import MnistDataError
 
@@ -260,3 +261,33 @@ def export(
     out.write(f"wrote {path}: {len(grades.rows)} final scores of {grades.assignment}\n")
     if grades.not_graded:
         out.write(f"not graded, left out: {', '.join(s for s, _ in grades.not_graded)}\n")
+
+
+def similarity(
+    results_dir: str | os.PathLike[str],
+    *,
+    config_path: str | os.PathLike[str] | None = None,
+    quiet: bool = False,
+    stream: TextIO | None = None,
+) -> similarity_report.Written:
+    """Compare every pair of submissions grade-all graded into ``results_dir`` (their code
+    and their models); write similarity.html, .csv and .json there and print the pairs to
+    look at."""
+    out = stream or sys.stdout
+    written = similarity_report.similarity(
+        results_dir, config=load_config(config_path), progress=_progress_printer(quiet)
+    )
+    listed = [pair for pair in written.found.pairs if pair.flags]
+    for pair in listed:
+        reasons = ", ".join(
+            f"{item.signal}{f' ({item.stage})' if item.stage else ''} {item.value:g}"
+            for item in pair.flags
+        )
+        out.write(
+            f"{one_line(pair.first)} / {one_line(pair.second)}  {pair.assignment}  {reasons}\n"
+        )
+    out.write(
+        f"\n{len(listed)} pairs to look at (evidence, not verdicts) of {len(written.found.pairs)} "
+        f"listed; {written.page}, {written.csv.name} and {written.json.name}\n"
+    )
+    return written

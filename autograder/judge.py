@@ -14,6 +14,7 @@ lines to the descriptor the job names.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import resource
@@ -347,16 +348,19 @@ def _judge_stage(
         evidence=models.TrainingEvidence.from_dict(evidence),
         perturbed=perturbed,
     )
-    evaluation = None
-    if measurement is not None and measurement.predicted is not None:
-        evaluation = ModelEvaluation.from_predictions(
-            stage, measurement.predicted, canon["y_test"]
-        ).to_dict()
+    record = None
+    if model is not None and measurement is not None and measurement.predicted is not None:
+        record = ModelEvaluation.from_predictions(stage, measurement.predicted, canon["y_test"])
+        try:  # of the submitted model, never a re-trained one
+            fingerprint = evaluation.fingerprint(model, measurement.predicted)
+        except (TypeError, ValueError, AttributeError, KeyError):
+            fingerprint = None  # an odd config costs the comparison, never the grade
+        record = dataclasses.replace(record, fingerprint=fingerprint)
     return {
         "unit": stage,
         "results": [asdict(r) for r in results],
         "notes": notes,
-        "evaluation": evaluation,
+        "evaluation": record.to_dict() if record else None,
     }
 
 

@@ -337,6 +337,77 @@ class GradingLimits(_Section):
         return rules
 
 
+class SimilaritySettings(_Section):
+    """What ``autograder similarity`` calls unusual enough to look at (it never accuses)."""
+
+    code_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.6,
+        description=(
+            "Share of one notebook's own code (the release's cells left out) that copydetect "
+            "finds in the other's, from which a pair is listed to look at."
+        ),
+    )
+    min_code_tokens: PositiveInt = Field(
+        200,
+        description=(
+            "Characters of tokenised code two notebooks must have in common before their "
+            "code score lists them (a few dictated lines make a small notebook match anyone)."
+        ),
+    )
+    mistakes_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.9,
+        description=(
+            "Jaccard overlap of two models' misclassified test images from which a pair is "
+            "listed (independently trained models share far fewer)."
+        ),
+    )
+    agreement_threshold: Annotated[float, Field(ge=0.0, le=1.0)] = Field(
+        0.999,
+        description="Share of test images two models label alike from which a pair is listed.",
+    )
+    common_share: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
+        0.2,
+        description=(
+            "Identical weights shared by more than this share of a stage's models are the "
+            "course's common outcome (a dictated architecture trained with the course's seed), "
+            "reported but not listed; only in classes of at least min_class_size models."
+        ),
+    )
+    min_class_size: PositiveInt = Field(
+        10,
+        description=(
+            "Models (or notebooks) a class needs before its distribution (robust z-score, "
+            "percentile, common outcomes) says what is unusual."
+        ),
+    )
+    noise_tokens: PositiveInt = Field(
+        25,
+        description=(
+            "copydetect's noise threshold: shortest run of matching characters of tokenised "
+            "code (names made V, F or O, comments dropped) that counts."
+        ),
+    )
+    guarantee_tokens: PositiveInt = Field(
+        30,
+        description=(
+            "copydetect's guarantee threshold: runs this long always count (>= noise_tokens; "
+            "larger is faster, with the winnowing window guarantee - noise + 1)."
+        ),
+    )
+    pairs_shown: PositiveInt = Field(
+        20, description="Code pairs the page shows side by side, highest score first."
+    )
+
+    @model_validator(mode="after")
+    def _guarantee_covers_noise(self) -> SimilaritySettings:
+        if self.guarantee_tokens < self.noise_tokens:
+            raise ValueError(
+                f"guarantee_tokens ({self.guarantee_tokens}) must be at least noise_tokens "
+                f"({self.noise_tokens})"
+            )
+        return self
+
+
 class CourseConfig(_Section):
     """Everything a course sets, with defaults for every key."""
 
@@ -353,6 +424,7 @@ class CourseConfig(_Section):
     )
     grading: GradingLimits = Field(default_factory=GradingLimits)
     late_work: LateWork = Field(default_factory=LateWork)
+    similarity: SimilaritySettings = Field(default_factory=SimilaritySettings)
     #: Where the file was read from (None for built-in defaults); not a YAML key.
     source: Path | None = Field(None, exclude=True)
 

@@ -5,12 +5,15 @@ Numbers a notebook prints are never used; accuracy is always recomputed here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from autograder.checks.confusion import MAX_ARCHITECTURE_CHARS, Fingerprint
 from mnist_course.config import AssignmentConfig
 
 if TYPE_CHECKING:
@@ -138,6 +141,105 @@ def not_reproduced_note(variable: str, measured: Measurement, retrained: Measure
     return NOT_REPRODUCED_NOTE.format(
         variable=variable, measured=measured.accuracy, retrained=retrained.accuracy
     )
+
+
+#: Config keys whose values point at layers by name (functional wiring).
+_WIRING_KEYS = {"keras_history", "input_layers", "output_layers"}
+#: The layer settings a readable architecture summary shows, in this order.
+_SUMMARY_KEYS = ("units", "filters", "kernel_size", "pool_size", "strides", "rate", "activation")
+
+
+def fingerprint(model: keras.Model, predicted: np.ndarray) -> Fingerprint:
+    """What a class-wide comparison needs of one model: its ``predicted`` digit for every
+    canonical test image, hashes of its weights and of its architecture, and a summary."""
+    digits = np.asarray(predicted).astype(np.uint8, copy=False).ravel() + ord("0")
+    return Fingerprint(
+        predictions=digits.tobytes().decode("ascii"),
+        weights_sha256=weights_sha256(model),
+        architecture_sha256=architecture_sha256(model),
+        architecture=architecture_summary(model),
+    )
+
+
+def weights_sha256(model: keras.Model) -> str:
+    """Every weight array's dtype, shape and bytes, in layer order: equal only for the
+    same numbers in the same places."""
+    digest = hashlib.sha256()
+    for weight in model.weights:
+        values = np.ascontiguousarray(np.asarray(weight))
+        digest.update(f"{values.dtype.str}{values.shape};".encode())
+        digest.update(values.tobytes())
+    return digest.hexdigest()
+
+
+def architecture_sha256(model: keras.Model) -> str:
+    """The layer configuration without layer names and seeds (wiring kept, by layer
+    position): the same architecture built twice hashes equal, another one does not."""
+    config = model.get_config()
+    names: dict[str, int] = {}
+    for name in _layer_names(config):
+        names.setdefault(name, len(names))
+    text = json.dumps(_unnamed(config, names), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _layer_names(config: Any) -> Iterator[str]:
+    """The names of the model and of every entry of a ``layers`` list (nested models
+    included), in config order; a dtype policy's name is not a layer's."""
+    if isinstance(config, dict):
+        if isinstance(config.get("layers"), list):
+            if isinstance(config.get("name"), str):
+                yield config["name"]
+            for entry in config["layers"]:
+                for owner in (entry, entry.get("config") if isinstance(entry, dict) else None):
+                    if isinstance(owner, dict) and isinstance(owner.get("name"), str):
+                        yield owner["name"]
+        for value in config.values():
+            yield from _layer_names(value)
+    elif isinstance(config, list | tuple):
+        for value in config:
+            yield from _layer_names(value)
+
+
+def _unnamed(config: Any, names: Mapping[str, int], *, wiring: bool = False) -> Any:
+    """``config`` without layer names and seeds; wiring by name becomes wiring by the
+    layer's position."""
+    if isinstance(config, list | tuple):  # Keras keeps some wiring as tuples
+        return [_unnamed(value, names, wiring=wiring) for value in config]
+    if isinstance(config, str) and wiring and config in names:
+        return f"#layer{names[config]}"
+    if not isinstance(config, dict):
+        return config
+    return {
+        key: _unnamed(value, names, wiring=wiring or key in _WIRING_KEYS)
+        for key, value in config.items()
+        if not (key == "seed" or (key == "name" and isinstance(value, str) and value in names))
+    }
+
+
+def architecture_summary(model: keras.Model) -> str:
+    """One line a person can read: each layer's type and main sizes, nested unrolled."""
+    from autograder.checks.architectures import flat_layers
+
+    parts = []
+    for layer in flat_layers(model):
+        settings = layer.get_config()
+        shown = [
+            f"{key}={_short(settings[key])}"
+            for key in _SUMMARY_KEYS
+            if settings.get(key) not in (None, "linear")
+        ]
+        parts.append(f"{type(layer).__name__}({', '.join(shown)})")
+    text = " -> ".join(parts) or "no layers"
+    if len(text) > MAX_ARCHITECTURE_CHARS:
+        text = text[: MAX_ARCHITECTURE_CHARS - 3] + "..."
+    return text
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, list | tuple):
+        return "x".join(str(item) for item in value)
+    return str(value)
 
 
 def default_settings(config: object) -> object:

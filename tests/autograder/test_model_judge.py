@@ -86,7 +86,8 @@ def test_a_model_over_the_time_limit_costs_only_its_own_checks(
         keras.layers.Dense(10, activation="softmax"),
     ])  # fmt: skip
     slow.save(tmp_path / "baseline_model.keras")
-    helpers.hidden_layer().save(tmp_path / "hidden_layer_model.keras")
+    hidden_model = helpers.hidden_layer()
+    hidden_model.save(tmp_path / "hidden_layer_model.keras")
     monkeypatch.setattr(judge, "MEASURE_TIMEOUT_S", 2)
     verdicts, said = _judge(tmp_path, canon, helpers, ["baseline", "hidden_layer"])
     assert verdicts["baseline"].results == (), verdicts["baseline"].results[0].message
@@ -94,6 +95,9 @@ def test_a_model_over_the_time_limit_costs_only_its_own_checks(
     assert "The model, not the grader, was the cause" in verdicts["baseline"].stopped
     hidden = {result.id: result for result in verdicts["hidden_layer"].results}
     assert hidden["hidden_layer.structure"].passed  # judged by a fresh child
+    predicted = evaluation.predict_digits(hidden_model, canon.x_test)
+    expected = evaluation.fingerprint(hidden_model, predicted)  # of the submitted model
+    assert verdicts["hidden_layer"].evaluation.fingerprint == expected
     assert "checking hidden_layer_model" in said
 
 
