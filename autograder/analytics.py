@@ -30,7 +30,7 @@ from autograder.batch import CLASS_FILE
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import HINTS
 from autograder.formats.html import escape, image, page, table
-from autograder.grader import GradeReport
+from autograder.reports import GradeReport
 from autograder.similarity import JSON_FILE as SIMILARITY_JSON
 from autograder.similarity import PAGE as SIMILARITY_PAGE
 from mnist_course.config import CourseConfig, load_config

@@ -19,63 +19,22 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from autograder import lateness, pool
 from autograder.formats import html
 from autograder.formats.text import one_line
-from autograder.grader import GradeReport, GradingError
+from autograder.grader import GradingError
 from autograder.progress import LineTracker, Tracker
+from autograder.reports import GradeReport, Result, Submission
 from autograder.similarity import CODE_DIR
 from autograder.similarity import code as student_code
 from mnist_course.config import ConfigError, CourseConfig, find_assignment, load_config
 
 GRADES_FILE = "grades.csv"
 CLASS_FILE = "class.json"
-RESULT_FORMAT = 1
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]+")
-
-
-@dataclass(frozen=True)
-class Submission:
-    """One notebook to grade and whose it is."""
-
-    student: str
-    assignment: str
-    path: Path
-
-
-@dataclass(frozen=True)
-class Result:
-    """One submission's outcome: a report when graded, else why it could not be graded."""
-
-    submission: Submission
-    status: pool.Status
-    report: GradeReport | None
-    error: str
-    notebook_sha256: str
-    config_sha256: str
-    seconds: float = 0.0
-    fresh: bool = True  # graded by this run (False: kept from an earlier run)
-
-    @property
-    def graded(self) -> bool:
-        return self.status == "graded" and self.report is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": RESULT_FORMAT,
-            "student": self.submission.student,
-            "assignment": self.submission.assignment,
-            "status": self.status,
-            "error": self.error,
-            "notebook_sha256": self.notebook_sha256,
-            "config_sha256": self.config_sha256,
-            "seconds": round(self.seconds, 1),
-            "report": self.report.to_dict() if self.report else None,
-        }
 
 
 def find_submissions(folder: Path, config: CourseConfig) -> list[Submission]:

@@ -14,7 +14,8 @@ from autograder import gradebook as nbgrader_gradebook
 from autograder.formats import github, gradescope, html, junit, table
 from autograder.formats import json as json_format
 from autograder.formats.text import one_line
-from autograder.grader import GradeReport, GradingError, grade_submission
+from autograder.grader import GradingError, grade_submission
+from autograder.reports import GradeReport
 from autograder.similarity import report as similarity_report
 from mnist_course.config import ConfigError, CourseConfig, load_config
 from mnist_course.data import MnistDataError

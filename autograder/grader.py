@@ -8,13 +8,12 @@ data, bad course.yaml); any problem of the submission becomes a graded result.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from autograder.checks import data as data_checks
 from autograder.checks import extensions, models
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import advise
+from autograder.reports import GradeReport
 from mnist_course.config import (
     MAX_NOTEBOOK_BYTES,
     AssignmentConfig,
@@ -53,69 +53,6 @@ def plain_text(text: str) -> str:
 
 class GradingError(RuntimeError):
     """Grading could not be done at all; the message says what to fix."""
-
-
-@dataclass(frozen=True)
-class GradeReport:
-    """Every check's result for one submission, plus what happened while running it."""
-
-    submission: str
-    results: tuple[CheckResult, ...]
-    notes: tuple[str, ...] = ()
-    sandbox: tuple[str, ...] = field(default=(), compare=False)
-    #: Why the grader could not grade it (its own failure, not the student's), else None.
-    error: str | None = None
-    #: The trusted evaluation of each model that could be measured.
-    evaluations: tuple[ModelEvaluation, ...] = ()
-    #: Wall-clock seconds grading took (not part of equality).
-    seconds: float | None = field(default=None, compare=False)
-    #: The assignment whose checks these are (None when grading never chose one).
-    assignment: str | None = None
-
-    @property
-    def score(self) -> float:
-        return sum(result.points for result in self.results)
-
-    @property
-    def max_score(self) -> float:
-        return sum(result.max_points for result in self.results)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "submission": self.submission,
-            "score": self.score,
-            "max_score": self.max_score,
-            "results": [result.to_dict() for result in self.results],
-            "notes": list(self.notes),
-            "sandbox": list(self.sandbox),
-            "error": self.error,
-            "evaluations": [evaluation.to_dict() for evaluation in self.evaluations],
-            "seconds": self.seconds,
-            "assignment": self.assignment,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> GradeReport:
-        """A report read back from its JSON (as written by :meth:`to_dict`); ValueError
-        when it is not one."""
-        try:
-            results = tuple(CheckResult(**result) for result in data["results"])
-            evaluations = tuple(
-                ModelEvaluation.from_dict(raw) for raw in data.get("evaluations") or ()
-            )
-            seconds = data.get("seconds")
-            return cls(
-                str(data["submission"]),
-                results,
-                tuple(str(note) for note in data.get("notes") or ()),
-                tuple(str(line) for line in data.get("sandbox") or ()),
-                error=None if data.get("error") is None else str(data["error"]),
-                evaluations=evaluations,
-                seconds=float(seconds) if isinstance(seconds, int | float) else None,
-                assignment=None if data.get("assignment") is None else str(data["assignment"]),
-            )
-        except (KeyError, TypeError, AttributeError) as exc:
-            raise ValueError(f"not a grade report ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass(frozen=True)
@@ -613,8 +550,3 @@ def grade_submission(
         seconds=time.monotonic() - started,
         assignment=config.id,
     )
-
-
-def report_to_json(report: GradeReport) -> str:
-    """The report as stable, pretty JSON."""
-    return json.dumps(report.to_dict(), indent=2, sort_keys=False)

@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from mnist_course.config import ConfigError, CourseConfig, LatePolicy
 
 if TYPE_CHECKING:
-    from autograder.batch import Submission
+    from autograder.reports import Submission
 
 #: Where a submission time came from, in the order they are tried.
 TimeSource = Literal["timestamp.txt", "csv", "mtime"]

@@ -27,9 +27,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from autograder import executor
+from autograder.reports import Status
 from mnist_course.config import CourseConfig
 
 #: Seconds the grading process may run past the submission's own time limit (loading
@@ -45,8 +46,6 @@ STDERR_TAIL = 1500
 PACKAGE = Path(__file__).resolve().parent
 #: Memory one worker needs at most in practice (TensorFlow, MNIST twice, a CNN).
 WORKER_MEMORY_BYTES = 3 * 2**30
-
-Status = Literal["graded", "error"]
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    from autograder.grader import GradeReport
 
 CLASSES = 10
 #: Misclassified test images kept per model (enough for one grid on a feedback page).
@@ -194,8 +191,3 @@ def _is_number(value: Any) -> bool:
 
 def _is_count(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def evaluations_of(report: GradeReport) -> dict[str, ModelEvaluation]:
-    """The evaluations a report carries, by stage."""
-    return {evaluation.stage: evaluation for evaluation in report.evaluations}

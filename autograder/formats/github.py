@@ -14,7 +14,7 @@ from typing import Any
 
 from autograder.checks.hints import GRADER_FAILED
 from autograder.formats.text import one_line
-from autograder.grader import GradeReport
+from autograder.reports import GradeReport
 
 
 def _test(name: str, status: str, message: str, score: float, max_score: float) -> dict[str, Any]:

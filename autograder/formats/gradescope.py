@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, get_args
 
-from autograder.grader import GradeReport
+from autograder.reports import GradeReport
 from mnist_course.config import GradescopeVisibility, GradingLimits
 from mnist_course.results import CheckResult
 

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
-from autograder.checks.confusion import CLASSES, ModelEvaluation, evaluations_of
-from autograder.grader import GradeReport
+from autograder.checks.confusion import CLASSES, ModelEvaluation
+from autograder.reports import GradeReport
 from mnist_course.config import AssignmentConfig, CourseConfig
 from mnist_course.data import MnistDataError, load_mnist
 from mnist_course.results import CheckResult
@@ -274,7 +274,7 @@ def render(
     misclassified digits; left out without them). With ``show_hidden`` False, checks
     marked hidden are left off, for pages shown before grades are published."""
     if evaluations is None:
-        evaluations = evaluations_of(report)
+        evaluations = report.evaluations_by_stage()
     title = f"Feedback: {report.submission}"
     error = report.error or None
     if error is not None:

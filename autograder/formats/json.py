@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from autograder.grader import GradeReport
+from autograder.reports import GradeReport
 
 
 def render(report: GradeReport) -> str:

@@ -15,7 +15,7 @@ import xml.etree.ElementTree as ElementTree
 from datetime import UTC, datetime
 
 from autograder.checks.hints import GRADER_FAILED
-from autograder.grader import GradeReport
+from autograder.reports import GradeReport
 from mnist_course.config import CourseConfig
 from mnist_course.results import CheckResult
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from autograder.formats.text import one_line
-from autograder.grader import GradeReport
+from autograder.reports import GradeReport
 
 HINT_WIDTH = 70
 

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from autograder import executor
-from autograder.grader import GradeReport, grade_submission
+from autograder.grader import grade_submission
+from autograder.reports import GradeReport
 from mnist_course.config import AssignmentConfig, CourseConfig, load_config
 
 if TYPE_CHECKING:

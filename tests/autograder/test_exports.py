@@ -18,7 +18,8 @@ import pytest
 
 from autograder import batch, cli
 from autograder.exports import canvas, lms_csv
-from autograder.grader import GradeReport, GradingError
+from autograder.grader import GradingError
+from autograder.reports import GradeReport
 from mnist_course.config import parse_config
 from mnist_course.results import CheckResult
 

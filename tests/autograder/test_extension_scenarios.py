@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 
 from autograder import executor
-from autograder.grader import GradeReport, grade_submission
+from autograder.grader import grade_submission
+from autograder.reports import GradeReport
 
 ASSIGNMENT = "mnist_extensions"
 #: Scenario -> the checks it decides, with the hint category each must carry ("": passes).

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.grader import GradeReport
+from autograder.reports import GradeReport
 from mnist_course.assignments import get_spec
 
 STAGES = tuple(stage.id for stage in get_spec("mnist_digits").stages)

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from autograder import analytics, batch, cli, lateness
-from autograder.grader import GradeReport, GradingError
+from autograder.grader import GradingError
+from autograder.reports import GradeReport
 from mnist_course.config import ConfigError, LatePolicy, load_config, parse_config
 from mnist_course.results import CheckResult
 

@@ -17,7 +17,7 @@ import pytest
 
 from autograder import analytics, batch, cli
 from autograder.checks.confusion import Fingerprint, ModelEvaluation
-from autograder.grader import GradeReport
+from autograder.reports import GradeReport
 from autograder.similarity import CODE_DIR, CSV_FILE, JSON_FILE, PAGE, models
 from autograder.similarity import code as student_code
 from autograder.similarity import report as similarity

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from autograder import executor
-from autograder.grader import GradeReport, grade_submission
+from autograder.grader import grade_submission
+from autograder.reports import GradeReport
 
 DATA_CHECKS = ("data.load", "data.normalize", "data.flatten")
 needs_isolation = pytest.mark.skipif(

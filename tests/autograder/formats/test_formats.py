@@ -14,7 +14,7 @@ import xmlschema
 
 from autograder.formats import github, gradescope, junit, table
 from autograder.formats import json as json_format
-from autograder.grader import GradeReport
+from autograder.reports import GradeReport
 from mnist_course.config import parse_config
 from mnist_course.results import CheckResult
 

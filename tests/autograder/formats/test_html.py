@@ -13,7 +13,7 @@ import pytest
 
 from autograder.checks.confusion import MAX_MISTAKES, ModelEvaluation
 from autograder.formats import html
-from autograder.grader import GradeReport
+from autograder.reports import GradeReport
 from mnist_course.config import parse_config
 from mnist_course.results import CheckResult
 
