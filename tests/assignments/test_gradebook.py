@@ -89,8 +89,9 @@ def test_scores_go_into_the_gradebook_and_nbgrader_export(
     _nbgrader(course, "export")
     with open(course / "grades.csv", newline="") as handle:
         rows = {row["student_id"]: row for row in csv.DictReader(handle)}
-    assert float(rows["sys-exit"]["score"]) == 3  # nbgrader's raw score, its penalty apart
-    assert float(rows["sys-exit"]["late_submission_penalty"]) == 1.5
+    assert float(rows["sys-exit"]["raw_score"]) == 3
+    assert float(rows["sys-exit"]["late_submission_penalty"]) == 1.5  # 1 s late: one day
+    assert float(rows["sys-exit"]["score"]) == 1.5  # nbgrader's final, as in the kit's CSV
     assert rows["sys-exit"]["timestamp"].startswith("2026-03-01 12:00:01")
     assert float(rows["untouched"]["late_submission_penalty"]) == 0  # nothing to take
     assert float(rows["untouched"]["score"]) == 0
