@@ -80,7 +80,9 @@ class DataSettings(_Section):
 
 
 class Stage(_Section):
-    """One model stage: its bar and its training budget (its points are under ``points``)."""
+    """One model stage: its bar and its training budget (its points are under ``points``).
+    Its defaults are the assignment spec's (``StageSpec.defaults``), merged in before
+    validation, so no default is written here as well."""
 
     title: str = Field(..., description="Name shown to students and in reports.")
     min_test_accuracy: Accuracy = Field(..., description="Bar on the 10,000-image test set.")
@@ -99,29 +101,30 @@ class Stage(_Section):
         0.05, description="How far, as a fraction, the count may be from expected_parameters."
     )
     epochs: PositiveInt = Field(..., description="Training epochs (the course budget).")
-    batch_size: PositiveInt = Field(128, description="Training batch size.")
+    batch_size: PositiveInt = Field(..., description="Training batch size.")
     learning_rate: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        0.001, description="Adam learning rate of the first epoch."
+        ..., description="Adam learning rate of the first epoch."
     )
     learning_rate_decay: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        1.0,
+        ...,
         description="Factor applied to the learning rate after each epoch (1 keeps it constant).",
     )
 
 
 class Tuning(_Section):
-    """The hyperparameter search's budget and how close a re-measurement must come."""
+    """The hyperparameter search's budget and how close a re-measurement must come. The
+    defaults are the assignment spec's (its ``sections``), merged in before validation."""
 
-    max_trials: PositiveInt = Field(4, description="Trials the KerasTuner search may run.")
-    epochs: PositiveInt = Field(1, description="Epochs of each trial, and of the re-training.")
+    max_trials: PositiveInt = Field(..., description="Trials the KerasTuner search may run.")
+    epochs: PositiveInt = Field(..., description="Epochs of each trial, and of the re-training.")
     train_images: PositiveInt = Field(
-        10000, description="Training images each trial fits on (taken from the training set)."
+        ..., description="Training images each trial fits on (taken from the training set)."
     )
     validation_images: PositiveInt = Field(
-        5000, description="Validation images carved from the training set (never the test set)."
+        ..., description="Validation images carved from the training set (never the test set)."
     )
     tolerance: Annotated[float, Field(gt=0.0, le=1.0)] = Field(
-        0.03,
+        ...,
         description=(
             "How far the grader's re-trained validation accuracy of the chosen configuration "
             "may fall below the one the notebook reported."

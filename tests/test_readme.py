@@ -46,16 +46,10 @@ def test_each_stage_default_in_the_readme_is_the_specs(key):
     specs = list(all_specs().values())
     assert len(documented) == len(specs), row
     for spec, values in zip(specs, documented, strict=True):
-        expected = [float(stage.defaults.get(key, _field_default(key))) for stage in spec.stages]
+        expected = [float(stage.defaults[key]) for stage in spec.stages]
         if len(values) == 1:  # one value written for every stage of the assignment
             values = values * len(expected)
         assert values == expected, f"{spec.id} {key}: README {values}, spec {expected}"
-
-
-def _field_default(key: str) -> Any:
-    from mnist_course.config import Stage
-
-    return Stage.model_fields[key].default
 
 
 def _scalar_keys(model: type[BaseModel], prefix: str = "") -> dict[str, Any]:

@@ -28,6 +28,7 @@ STAGES = (
             "epochs": 4,
             "batch_size": 256,
             "learning_rate": 0.005,
+            "learning_rate_decay": 1.0,
         },
     ),
     StageSpec(
@@ -42,6 +43,7 @@ STAGES = (
             "epochs": 5,
             "batch_size": 256,
             "learning_rate": 0.002,
+            "learning_rate_decay": 1.0,
         },
     ),
     StageSpec(

@@ -56,18 +56,19 @@ def test_learning_rate_is_passed_to_adam() -> None:
     assert float(model.optimizer.learning_rate) == pytest.approx(0.0123)
 
 
-def test_builder_defaults_are_the_course_defaults(tmp_path) -> None:
+def test_builder_defaults_are_the_specs() -> None:
+    """Every reference builder's learning-rate default, both assignments, is the spec's
+    (a student calling build_cnn() gets the course's budget)."""
     import inspect
 
-    from mnist_course.config import load_config
-    from reference.pipeline import builder_of
+    from mnist_course.assignments import all_specs
+    from reference import extensions
 
-    (tmp_path / "course.yaml").write_text("{}\n", encoding="utf-8")
-    defaults = load_config(tmp_path / "course.yaml").assignment("mnist_digits")
-    for stage in defaults.stages:
-        builder = builder_of(stage, defaults)
-        default = inspect.signature(builder).parameters["learning_rate"].default
-        assert default == defaults.stages[stage].learning_rate, stage
+    for spec in all_specs().values():
+        for stage in spec.stages:
+            builder = getattr(models, stage.builder, None) or getattr(extensions, stage.builder)
+            default = inspect.signature(builder).parameters["learning_rate"].default
+            assert default == stage.defaults["learning_rate"], (spec.id, stage.id)
 
 
 def test_grader_prepares_inputs_as_the_reference_does(small_mnist) -> None:
