@@ -20,12 +20,11 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 from autograder import lateness, pool
 from autograder.formats import html
 from autograder.formats.text import one_line
-from autograder.grader import GradingError
+from autograder.grader import GradingError, GradingOptions
 from autograder.progress import LineTracker, Tracker
 from autograder.reports import GradeReport, Result, Submission
 from autograder.similarity import CODE_DIR
@@ -214,7 +213,7 @@ def write_class_files(
 def _jobs(
     pending: list[tuple[Submission, str]],
     config: CourseConfig,
-    options: dict[str, Any],
+    options: GradingOptions,
 ) -> list[pool.Job]:
     source = config.source
     config_text = source.read_text(encoding="utf-8") if source and source.is_file() else None
@@ -225,7 +224,8 @@ def _jobs(
             notebook=submission.path.read_bytes(),
             config=config,
             config_text=config_text,
-            options={**options, "assignment": submission.assignment},
+            options=options,
+            assignment=submission.assignment,
         )
         for submission, sha in pending
     ]
@@ -237,11 +237,8 @@ def grade_all(
     *,
     config: CourseConfig | None = None,
     config_path: str | os.PathLike[str] | None = None,
-    retrain: bool | None = None,
-    submission_timeout_s: float | None = None,
-    cell_timeout_s: float | None = None,
+    options: GradingOptions = GradingOptions(),
     progress: Tracker | Callable[[str], None] | None = None,
-    allow_unsandboxed: bool = False,
     workers: int | None = None,
     scheduler: str | None = None,
     force: bool = False,
@@ -298,19 +295,13 @@ def grade_all(
             pending.append((submission, sha))
 
     if pending and scheduler is None:
-        problems = pool.readiness_problems(config, allow_unsandboxed)
+        problems = pool.readiness_problems(config, options.allow_unsandboxed)
         if problems:
             raise GradingError("this machine cannot grade: " + "; ".join(problems))
-    options = {
-        "retrain": retrain,
-        "submission_timeout_s": submission_timeout_s,
-        "cell_timeout_s": cell_timeout_s,
-        "allow_unsandboxed": allow_unsandboxed,
-    }
     jobs = _jobs(pending, config, options)
     by_key = {job.key: entry for job, entry in zip(jobs, pending, strict=True)}
     outcomes: Iterator[tuple[pool.Job, pool.Outcome]] = (
-        pool.grade_on_cluster(jobs, scheduler, allow_unsandboxed=allow_unsandboxed)
+        pool.grade_on_cluster(jobs, scheduler, allow_unsandboxed=options.allow_unsandboxed)
         if scheduler
         else pool.grade_locally(jobs, workers or pool.default_workers())
     )

@@ -6,11 +6,13 @@ Only flags the user gives are forwarded, so defaults live in one place.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import sys
+from typing import Any
 
 from autograder import analytics, commands, deploy, student
-from autograder.grader import GradingError
+from autograder.grader import GradingError, GradingOptions
 from mnist_course.config import ConfigError
 from mnist_course.data import MnistDataError
 
@@ -35,6 +37,13 @@ def _add_grading_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="as root on a machine without Linux namespaces, run student code anyway",
     )
+
+
+def _grading_options(args: dict[str, Any]) -> GradingOptions:
+    """The grading options the user gave among the parsed ``args`` (taken out of them), as
+    one record whose own defaults stand for the rest."""
+    names = [field.name for field in dataclasses.fields(GradingOptions) if field.name in args]
+    return GradingOptions(**{name: args.pop(name) for name in names})
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -223,9 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     command = args.pop("command")
     try:
         if command == "grade":
-            commands.grade(args.pop("submission"), **args)
+            commands.grade(args.pop("submission"), options=_grading_options(args), **args)
         elif command == "grade-all":
-            results = commands.grade_all(args.pop("folder"), **args)
+            results = commands.grade_all(args.pop("folder"), options=_grading_options(args), **args)
             if not all(result.graded for result in results):
                 return EXIT_ERROR  # the grader failed on some: not the students' zero
         elif command == "report":

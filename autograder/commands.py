@@ -14,7 +14,7 @@ from autograder import gradebook as nbgrader_gradebook
 from autograder.formats import github, gradescope, html, junit, table
 from autograder.formats import json as json_format
 from autograder.formats.text import one_line
-from autograder.grader import GradingError, grade_submission
+from autograder.grader import GradingError, GradingOptions, grade_submission
 from autograder.reports import GradeReport
 from autograder.similarity import report as similarity_report
 from mnist_course.config import ConfigError, CourseConfig, load_config
@@ -62,12 +62,9 @@ def grade(
     gradescope_path: str | os.PathLike[str] | None = None,
     html_path: str | os.PathLike[str] | None = None,
     github_output: bool = False,
-    retrain: bool | None = None,
-    submission_timeout_s: float | None = None,
-    cell_timeout_s: float | None = None,
+    options: GradingOptions = GradingOptions(),
     quiet: bool = False,
     stream: TextIO | None = None,
-    allow_unsandboxed: bool = False,
     assignment: str | None = None,
 ) -> GradeReport:
     """Grade one notebook (with ``assignment``'s checks, else the one it is found to be),
@@ -87,11 +84,8 @@ def grade(
         report = grade_submission(
             submission,
             config=config,
-            retrain=retrain,
-            submission_timeout_s=submission_timeout_s,
-            cell_timeout_s=cell_timeout_s,
+            options=options,
             progress=progress,
-            allow_unsandboxed=allow_unsandboxed,
             assignment=assignment,
         )
     except (GradingError, ConfigError, MnistDataError) as exc:
@@ -145,12 +139,9 @@ def grade_all(
     *,
     output: str | os.PathLike[str] = "graded",
     config_path: str | os.PathLike[str] | None = None,
-    retrain: bool | None = None,
-    submission_timeout_s: float | None = None,
-    cell_timeout_s: float | None = None,
+    options: GradingOptions = GradingOptions(),
     quiet: bool = False,
     stream: TextIO | None = None,
-    allow_unsandboxed: bool = False,
     workers: int | None = None,
     scheduler: str | None = None,
     force: bool = False,
@@ -169,11 +160,8 @@ def grade_all(
         folder,
         output,
         config=config,
-        retrain=retrain,
-        submission_timeout_s=submission_timeout_s,
-        cell_timeout_s=cell_timeout_s,
+        options=options,
         progress=tracker,
-        allow_unsandboxed=allow_unsandboxed,
         workers=workers,
         scheduler=scheduler,
         force=force,

@@ -56,6 +56,20 @@ class GradingError(RuntimeError):
 
 
 @dataclass(frozen=True)
+class GradingOptions:
+    """How to grade beyond what course.yaml says, as one record from the command line or
+    the Python API to the grading process (a batch's jobs carry it). None: course.yaml's
+    value."""
+
+    #: Re-train each submitted architecture before measuring it.
+    retrain: bool | None = None
+    submission_timeout_s: float | None = None
+    cell_timeout_s: float | None = None
+    #: As root on a machine without Linux namespaces, run student code anyway.
+    allow_unsandboxed: bool = False
+
+
+@dataclass(frozen=True)
 class Canon:
     """The grader's own copy of MNIST."""
 
@@ -424,23 +438,20 @@ def grade_submission(
     *,
     config: CourseConfig | None = None,
     config_path: str | os.PathLike[str] | None = None,
-    retrain: bool | None = None,
-    submission_timeout_s: float | None = None,
-    cell_timeout_s: float | None = None,
+    options: GradingOptions = GradingOptions(),
     workdir: str | os.PathLike[str] | None = None,
     progress: Callable[[str], None] | None = None,
-    allow_unsandboxed: bool = False,
     assignment: str | None = None,
 ) -> GradeReport:
     """Grade one notebook with its assignment's checks (``assignment``, else found by
     :func:`find_assignment`). Options left None come from course.yaml (``config`` or the
     file at ``config_path``, else the usual search). ``workdir`` is where the scratch
     folder is made (default: the system temp folder). Student code runs only inside
-    namespaces (as root, or in a user namespace) unless ``allow_unsandboxed`` says
-    otherwise."""
+    namespaces (as root, or in a user namespace) unless ``options.allow_unsandboxed``
+    says otherwise."""
     say = progress or (lambda message: None)
     started = time.monotonic()
-    if not allow_unsandboxed and not executor.isolation_available():
+    if not options.allow_unsandboxed and not executor.isolation_available():
         raise GradingError(
             "refusing to run student code without Linux namespaces (neither as root with "
             "unshare nor in an unprivileged user namespace), where it could read and change "
@@ -460,12 +471,12 @@ def grade_submission(
         config = course.assignment(find_assignment(path, course, assignment))
     except ConfigError as exc:
         raise GradingError(str(exc)) from None
-    retrain = config.grading.retrain if retrain is None else retrain
+    retrain = config.grading.retrain if options.retrain is None else options.retrain
     limits = executor.Limits.from_config(config)
     limits = replace(
         limits,
-        submission_timeout_s=submission_timeout_s or limits.submission_timeout_s,
-        cell_timeout_s=cell_timeout_s or limits.cell_timeout_s,
+        submission_timeout_s=options.submission_timeout_s or limits.submission_timeout_s,
+        cell_timeout_s=options.cell_timeout_s or limits.cell_timeout_s,
     )
     if workdir is not None and not Path(workdir).is_dir():
         raise GradingError(f"{workdir}: working folder for scratch folders does not exist")

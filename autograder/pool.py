@@ -25,11 +25,12 @@ import time
 import traceback
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from autograder import executor
+from autograder.grader import GradingOptions
 from autograder.reports import Status
 from mnist_course.config import CourseConfig
 
@@ -57,7 +58,8 @@ class Job:
     notebook: bytes
     config: CourseConfig
     config_text: str | None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: GradingOptions = GradingOptions()
+    assignment: str | None = None
     threads: int | None = None
 
 
@@ -156,9 +158,7 @@ def grade_job(job: Job) -> Outcome:
     started = time.perf_counter()
     host = os.uname().nodename
     threads = job.threads or max(1, usable_cores() // _dask_threads())
-    timeout = float(
-        job.options.get("submission_timeout_s") or job.config.grading.submission_timeout_s
-    )
+    timeout = float(job.options.submission_timeout_s or job.config.grading.submission_timeout_s)
     with tempfile.TemporaryDirectory(prefix="autograder-job-") as name:
         folder = Path(name)
         (folder / NOTEBOOK_FILE).write_bytes(job.notebook)
@@ -291,7 +291,9 @@ def _child(folder: Path) -> int:
         (folder / CONFIG_FILE).write_text(job.config_text, encoding="utf-8")
         config = config.model_copy(update={"source": folder / CONFIG_FILE})
     try:
-        report = grade_submission(folder / NOTEBOOK_FILE, config=config, **job.options)
+        report = grade_submission(
+            folder / NOTEBOOK_FILE, config=config, options=job.options, assignment=job.assignment
+        )
     except GradingError as exc:
         result: dict[str, Any] = {"status": "error", "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - a grader bug is an error, not the student's zero

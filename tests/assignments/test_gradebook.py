@@ -16,6 +16,7 @@ import yaml
 from nbgrader.api import Gradebook
 
 from autograder import commands, executor
+from autograder.grader import GradingOptions
 from mnist_course.config import load_config
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -69,8 +70,7 @@ def test_scores_go_into_the_gradebook_and_nbgrader_export(
         "submitted",
         output="graded",
         config_path=course / "course.yaml",
-        cell_timeout_s=20,
-        submission_timeout_s=120,
+        options=GradingOptions(cell_timeout_s=20, submission_timeout_s=120),
         quiet=True,
         stream=io.StringIO(),
         gradebook=True,

@@ -66,6 +66,16 @@ def test_allow_unsandboxed_is_an_explicit_opt_in():
     assert args.allow_unsandboxed is True
 
 
+def test_grading_options_travel_as_one_record(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(cli.commands, "grade", lambda submission, **kwargs: seen.update(kwargs))
+    assert cli.main(["grade", "s.ipynb", "--retrain", "--cell-timeout", "9"]) == 0
+    assert seen["options"] == cli.GradingOptions(retrain=True, cell_timeout_s=9.0)
+    assert not {"retrain", "cell_timeout_s", "allow_unsandboxed"} & seen.keys()
+    assert cli.main(["grade", "s.ipynb"]) == 0
+    assert seen["options"] == cli.GradingOptions()  # its defaults: course.yaml's values
+
+
 def test_grade_all_options_are_forwarded_only_when_given():
     plain = vars(cli.build_parser().parse_args(["grade-all", "folder"]))
     assert plain == {"command": "grade-all", "folder": "folder"}  # commands' defaults apply

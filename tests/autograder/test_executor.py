@@ -61,7 +61,7 @@ def test_fallback_without_namespaces_still_grades(monkeypatch, helpers, tmp_path
     report = grade_submission(
         helpers.submissions / "submission-missing-functions.ipynb",
         config=helpers.course_config(cell_timeout_s=10), workdir=tmp_path,
-        allow_unsandboxed=True,
+        options=grader.GradingOptions(allow_unsandboxed=True),
     )  # fmt: skip
     assert report.score == 1
     assert any("not enforced: namespaces" in line for line in report.sandbox)
