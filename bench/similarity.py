@@ -1,0 +1,131 @@
+"""How long ``autograder similarity`` takes for a class: model fingerprints and code, apart.
+
+Synthetic classes: every student has three models (10,000 test predictions each, a few
+hundred mistakes, some shared by every model) and a notebook's worth of their own code
+(the reference-like solutions with each student's names, comments, layer sizes and cell
+order). The fingerprint part is every pair of every stage at once (numpy); the code part
+is copydetect on every pair of notebooks, the released notebook as boilerplate. Prints a
+table of seconds; run it on a quiet machine.
+
+    .venv/bin/python bench/similarity.py                  # 50, 100 and 500 students
+    .venv/bin/python bench/similarity.py --sizes 50 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+
+import numpy as np
+
+from autograder.checks.confusion import Fingerprint
+from autograder.similarity import code as student_code
+from autograder.similarity import models
+from mnist_course.config import load_config
+
+STAGES = ("baseline", "hidden_layer", "cnn")
+IMAGES = 10_000
+PIECES = (
+    """def normalize({x}):
+    # {comment}
+    return np.asarray({x}, dtype="float32") / {scale}""",
+    """def flatten({x}):
+    {y} = np.asarray({x})
+    return {y}.reshape(len({y}), 28 * 28)""",
+    """X_train_flattened = flatten(normalize(X_train))
+X_test_flattened = flatten(normalize(X_test))""",
+    """def build_baseline_ann(learning_rate=0.005):
+    {model} = keras.Sequential([keras.Input(shape=(784,)),
+                              keras.layers.Dense(10, activation="softmax")])
+    return compile_model({model}, learning_rate)""",
+    """def build_hidden_layer_ann(learning_rate=0.002):
+    {model} = keras.Sequential([
+        keras.Input(shape=(784,)),
+        keras.layers.Dense({units}, activation="{activation}"),  # {comment}
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    return compile_model({model}, learning_rate)""",
+    """def build_cnn(learning_rate=0.002):
+    {model} = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D({filters}, ({kernel}, {kernel}), activation="relu"),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Conv2D({filters2}, (3, 3), activation="relu"),
+        keras.layers.Flatten(),
+        keras.layers.Dense({units}, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    return compile_model({model}, learning_rate)""",
+    """{history} = {stage}_model.fit(
+    {inputs}, y_train, epochs=budget.epochs, batch_size=budget.batch_size,
+    callbacks=[shrink_learning_rate(budget.learning_rate_decay)], verbose={verbose})""",
+)
+
+
+def synthetic_code(student: int, rng: random.Random) -> student_code.StudentCode:
+    """One student's own cells: the usual solutions, in their own words and order."""
+    names = ["images", "x", "pictures", "data", "batch", "arr"]
+    words = ["scale", "to [0, 1]", "pixels", "my network", "try this", "works"]
+
+    def fill(piece: str, stage: str = "") -> str:
+        return piece.format(
+            x=rng.choice(names), y=rng.choice(names) + "2", comment=rng.choice(words),
+            scale=rng.choice(["255", "255.0"]), model=rng.choice(["model", "net", "m"]),
+            units=rng.choice([32, 64, 128, 256]), activation=rng.choice(["relu", "tanh"]),
+            filters=rng.choice([8, 16, 32]), filters2=rng.choice([32, 64]),
+            kernel=rng.choice([3, 5]), history=f"{stage}_history", stage=stage,
+            inputs=rng.choice(["X_train_flattened", "X_train_images"]),
+            verbose=rng.choice([0, 1, 2]),
+        )  # fmt: skip
+
+    cells = [fill(piece) for piece in PIECES[:-1]]
+    cells += [fill(PIECES[-1], stage) for stage in STAGES]
+    rng.shuffle(cells)
+    return student_code.StudentCode(
+        f"s{student:03}",
+        "mnist_digits",
+        "",
+        tuple(student_code.Cell(i, c) for i, c in enumerate(cells)),
+    )
+
+
+def synthetic_fingerprints(count: int, labels: np.ndarray, rng: np.random.Generator):
+    """Each stage: ``count`` models, every one wrong on some shared hard digits and on a
+    few hundred of its own."""
+    for stage in STAGES:
+        prints = []
+        for student in range(count):
+            predicted = labels.copy()
+            wrong = np.concatenate([np.arange(80), rng.choice(IMAGES, 250, replace=False)])
+            predicted[wrong] = (labels[wrong] + 1) % 10
+            digest = f"{stage}{student}".encode().hex().ljust(64, "0")[:64]
+            prints.append(Fingerprint("".join(map(str, predicted)), digest, "0" * 64, "dense"))
+        yield stage, prints
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 500])
+    args = parser.parse_args(argv)
+    config = load_config()
+    boilerplate, _ = student_code.released_code(config, "mnist_digits")
+    labels = np.random.default_rng(0).integers(0, 10, IMAGES).astype(np.uint8)
+    print(f"{'students':>8} {'pairs':>8} {'fingerprints (3 stages) s':>26} {'code s':>8}")
+    for size in args.sizes:
+        stages = list(synthetic_fingerprints(size, labels, np.random.default_rng(size)))
+        started = time.perf_counter()
+        for stage, prints in stages:
+            models.compare(stage, range(size), prints, labels)
+        fingerprint_seconds = time.perf_counter() - started
+        codes = [synthetic_code(student, random.Random(student)) for student in range(size)]
+        started = time.perf_counter()
+        student_code.compare(codes, boilerplate, config.similarity)
+        code_seconds = time.perf_counter() - started
+        pairs = size * (size - 1) // 2
+        print(f"{size:>8} {pairs:>8} {fingerprint_seconds:>26.2f} {code_seconds:>8.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
