@@ -4,8 +4,10 @@ Synthetic classes: every student has three models (10,000 test predictions each,
 hundred mistakes, some shared by every model) and a notebook's worth of their own code
 (the reference-like solutions with each student's names, comments, layer sizes and cell
 order). The fingerprint part is every pair of every stage at once (numpy); the code part
-is copydetect on every pair of notebooks, the released notebook as boilerplate. Prints a
-table of seconds; run it on a quiet machine.
+is copydetect on every pair of notebooks, the released notebook as boilerplate; the whole
+command is ``autograder similarity`` on a results folder of such a class (reading every
+result and code file, both parts, the page, the CSV and the JSON). Prints a table of
+seconds; run it on a quiet machine.
 
     .venv/bin/python bench/similarity.py                  # 50, 100 and 500 students
     .venv/bin/python bench/similarity.py --sizes 50 200
@@ -14,15 +16,23 @@ table of seconds; run it on a quiet machine.
 from __future__ import annotations
 
 import argparse
+import json
 import random
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
-from autograder.checks.confusion import Fingerprint
+from autograder import batch
+from autograder.checks.confusion import Fingerprint, ModelEvaluation
+from autograder.grader import GradeReport
+from autograder.similarity import CODE_DIR, models
 from autograder.similarity import code as student_code
-from autograder.similarity import models
+from autograder.similarity import report as similarity
 from mnist_course.config import load_config
+from mnist_course.data import load_mnist
+from mnist_course.results import CheckResult
 
 STAGES = ("baseline", "hidden_layer", "cnn")
 IMAGES = 10_000
@@ -104,14 +114,33 @@ def synthetic_fingerprints(count: int, labels: np.ndarray, rng: np.random.Genera
         yield stage, prints
 
 
+def results_folder(folder: Path, codes, stages) -> None:
+    """What grade-all leaves for the class: a result per student, and their code."""
+    confusion = ((0,) * 10,) * 10
+    check = CheckResult("data.load", "Load", True, 1.0, 1.0, "ok")
+    for number, code in enumerate(codes):
+        submission = batch.Submission(code.student, "mnist_digits", folder / "x.ipynb")
+        evaluations = tuple(
+            ModelEvaluation(stage, 0.9, confusion, (), prints[number]) for stage, prints in stages
+        )
+        report = GradeReport(code.student, (check,), evaluations=evaluations,
+                             assignment="mnist_digits")  # fmt: skip
+        result = batch.Result(submission, "graded", report, "", "0" * 64, "config")
+        name = batch._report_name(submission)
+        (folder / name).write_text(json.dumps(result.to_dict()), encoding="utf-8")
+        (folder / CODE_DIR).mkdir(exist_ok=True)
+        (folder / CODE_DIR / name).write_text(json.dumps(code.to_dict()), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[50, 100, 500])
     args = parser.parse_args(argv)
     config = load_config()
     boilerplate, _ = student_code.released_code(config, "mnist_digits")
-    labels = np.random.default_rng(0).integers(0, 10, IMAGES).astype(np.uint8)
-    print(f"{'students':>8} {'pairs':>8} {'fingerprints (3 stages) s':>26} {'code s':>8}")
+    (_, _), (_, labels) = load_mnist(config=config)  # the command measures on these
+    print(f"{'students':>8} {'pairs':>8} {'fingerprints (3 stages) s':>26} {'code s':>8} "
+          f"{'whole command s':>16}")  # fmt: skip
     for size in args.sizes:
         stages = list(synthetic_fingerprints(size, labels, np.random.default_rng(size)))
         started = time.perf_counter()
@@ -122,8 +151,14 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         student_code.compare(codes, boilerplate, config.similarity)
         code_seconds = time.perf_counter() - started
+        with tempfile.TemporaryDirectory() as name:
+            results_folder(Path(name), codes, stages)
+            started = time.perf_counter()
+            similarity.similarity(name, config=config)
+            whole_seconds = time.perf_counter() - started
         pairs = size * (size - 1) // 2
-        print(f"{size:>8} {pairs:>8} {fingerprint_seconds:>26.2f} {code_seconds:>8.1f}", flush=True)
+        print(f"{size:>8} {pairs:>8} {fingerprint_seconds:>26.2f} {code_seconds:>8.1f} "
+              f"{whole_seconds:>16.1f}", flush=True)  # fmt: skip
     return 0
 
 

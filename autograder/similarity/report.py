@@ -226,12 +226,16 @@ def _distribution(
         empty = Distribution(assignment, signal.id, stage, members, 0, None, None, None, None,
                              0, threshold, False)  # fmt: skip
         return empty, lambda value: (None, None)
+    if signal.threshold is None:  # yes or no: how many pairs say yes is the distribution
+        over = int(np.sum(values >= 1.0))
+        distribution = Distribution(assignment, signal.id, stage, members, len(values), None,
+                                    None, None, None, over, None, comparable)  # fmt: skip
+        return distribution, lambda value: (None, None)
     median = float(np.median(values))
     deviations = np.abs(values - median)
     mad = float(np.median(deviations))
     spread = mad / MAD_SCALE if mad > 0 else float(np.mean(deviations)) * MEAN_AD_SCALE
-    cut = threshold if threshold is not None else 1.0
-    over = int(np.sum(values >= cut)) if signal.flags else 0
+    over = int(np.sum(values >= threshold))
     distribution = Distribution(
         assignment, signal.id, stage, members, len(values), median, mad,
         float(np.quantile(values, 0.99)), float(values[-1]), over, threshold, comparable,
@@ -546,11 +550,13 @@ def _histogram(values: dict[str, np.ndarray], settings: SimilaritySettings) -> F
     for axes, (key, data) in zip(axes_list, values.items(), strict=True):
         signal, stage = key.split(":")
         threshold = settings.code_threshold if signal == "code" else settings.mistakes_threshold
-        axes.hist(data, bins=np.linspace(0, 1, 41), color="#4a78b5")
+        counts, _, _ = axes.hist(data, bins=np.linspace(0, 1, 41), color="#4a78b5")
         axes.axvline(threshold, color="#c62828")
-        axes.set_yscale("symlog")
+        many = counts.max() > 100  # a large class: the few high pairs stay visible
+        if many:
+            axes.set_yscale("log")
         label = "code in common" if signal == "code" else f"same mistakes, {stage}"
-        axes.set_ylabel("pairs")
+        axes.set_ylabel("pairs (log)" if many else "pairs")
         axes.set_title(label, fontsize=9, loc="left")
     axes_list[-1].set_xlabel("value per pair (threshold in red)")
     figure.tight_layout()
@@ -571,14 +577,21 @@ def render_page(found: ClassSimilarity, config: CourseConfig) -> str:
         "person who reads both notebooks can tell.</p>",
         "<h2>Look at these pairs</h2>",
     ]
+    views = {(view[0], view[1], view[2]): number for number, view in enumerate(found.code_views)}
     if flagged:
-        rows = [
-            (escape(pair.assignment), escape(pair.first), escape(pair.second),
-             "<br>".join(f'<span class="flag">{escape(_evidence_text(item))}</span>'
-                         for item in pair.flags))
-            for pair in flagged
-        ]  # fmt: skip
-        sections.append(table(("assignment", "student", "student", "why"), rows, set()))
+        rows = []
+        for pair in flagged:
+            why = "<br>".join(
+                f'<span class="flag">{escape(_evidence_text(item))}</span>' for item in pair.flags
+            )
+            view = views.get((pair.assignment, pair.first, pair.second))
+            if view is None:
+                view = views.get((pair.assignment, pair.second, pair.first))
+            code = f'<a href="#code-{view}">side by side</a>' if view is not None else ""
+            rows.append(
+                (escape(pair.assignment), escape(pair.first), escape(pair.second), why, code)
+            )
+        sections.append(table(("assignment", "student", "student", "why", "code"), rows, set()))
     else:
         sections.append("<p>No pair reaches a threshold.</p>")
     settings = found.settings
@@ -608,7 +621,8 @@ def render_page(found: ClassSimilarity, config: CourseConfig) -> str:
             ]
     rows = [
         (escape(d.assignment), escape(SIGNAL_TITLES[d.signal]), escape(d.stage or ""),
-         str(d.pairs), _number(d.median), _number(d.p99), _number(d.max), str(d.over_threshold),
+         str(d.pairs), _number(d.median), _number(d.p99), _number(d.max),
+         f"{d.over_threshold}" + ("" if d.threshold is not None else " identical"),
          escape(d.note))
         for d in found.distributions
     ]  # fmt: skip
@@ -642,9 +656,10 @@ def render_page(found: ClassSimilarity, config: CourseConfig) -> str:
         ]
     if found.code_views:
         sections.append("<h2>Code side by side (highest scores first)</h2>")
-        for assignment, first, second, score, left, right in found.code_views:
+        for number, (assignment, first, second, score, left, right) in enumerate(found.code_views):
             sections.append(
-                f"<h3>{escape(assignment)}: {escape(first)} and {escape(second)} "
+                f'<h3 id="code-{number}">{escape(assignment)}: {escape(first)} and '
+                f"{escape(second)} "
                 f'<span class="muted">({score:.0%} in common)</span></h3>'
                 f'<div class="side"><pre>{left}</pre><pre>{right}</pre></div>'
             )

@@ -401,6 +401,7 @@ def test_the_files_say_the_same_and_the_page_escapes_student_text(small_report) 
     page = written.page.read_text()
     assert "look at" in page and "<script>alert" not in page and "<b>eve</b>" not in page
     assert "&lt;b&gt;eve&lt;/b&gt;" in page and "<mark>" in page
+    assert 'href="#code-0"' in page and 'id="code-0"' in page  # the listed pair's code
     assert "class too small" not in page  # the note is worded per distribution
     assert "fewer than 10 to compare" in page
 
