@@ -36,27 +36,69 @@ from mnist_course.results import CheckResult
 
 STAGES = ("baseline", "hidden_layer", "cnn")
 IMAGES = 10_000
+#: Each solution in a few structurally different ways; a student picks one of each and
+#: fills in their own names, numbers and comments.
 PIECES = (
-    """def normalize({x}):
+    (
+        """def normalize({x}):
     # {comment}
     return np.asarray({x}, dtype="float32") / {scale}""",
-    """def flatten({x}):
+        """def normalize({x}):
+    {y} = {x}.astype(np.float32)
+    {y} /= {scale}
+    return {y}""",
+        """def normalize({x}):
+    return ({x} / {scale}).astype("float32")  # {comment}""",
+    ),
+    (
+        """def flatten({x}):
     {y} = np.asarray({x})
     return {y}.reshape(len({y}), 28 * 28)""",
-    """X_train_flattened = flatten(normalize(X_train))
+        """def flatten({x}):
+    return np.reshape({x}, (-1, {units2}))""",
+        """def flatten({x}):
+    {y} = {x}.shape[0]
+    return {x}.reshape({y}, -1)""",
+    ),
+    (
+        """X_train_flattened = flatten(normalize(X_train))
 X_test_flattened = flatten(normalize(X_test))""",
-    """def build_baseline_ann(learning_rate=0.005):
+        """X_train_flattened, X_test_flattened = (
+    flatten(normalize(p)) for p in (X_train, X_test)
+)""",
+    ),
+    (
+        """def build_baseline_ann(learning_rate=0.005):
     {model} = keras.Sequential([keras.Input(shape=(784,)),
                               keras.layers.Dense(10, activation="softmax")])
     return compile_model({model}, learning_rate)""",
-    """def build_hidden_layer_ann(learning_rate=0.002):
+        """def build_baseline_ann(learning_rate=0.005):
+    {x} = keras.Input((784,))
+    {y} = keras.layers.Dense(10, activation="softmax")({x})
+    return compile_model(keras.Model({x}, {y}), learning_rate)""",
+        """def build_baseline_ann(learning_rate=0.005):
+    {model} = keras.models.Sequential()
+    {model}.add(keras.Input(shape=(784,)))
+    {model}.add(keras.layers.Dense(10, activation="softmax"))
+    return compile_model({model}, learning_rate)""",
+    ),
+    (
+        """def build_hidden_layer_ann(learning_rate=0.002):
     {model} = keras.Sequential([
         keras.Input(shape=(784,)),
         keras.layers.Dense({units}, activation="{activation}"),  # {comment}
         keras.layers.Dense(10, activation="softmax"),
     ])
     return compile_model({model}, learning_rate)""",
-    """def build_cnn(learning_rate=0.002):
+        """def build_hidden_layer_ann(learning_rate=0.002):
+    {x} = keras.Input((784,))
+    {y} = keras.layers.Dense({units}, activation="{activation}")({x})
+    {y} = keras.layers.Dropout(0.{units2})({y})
+    return compile_model(keras.Model({x}, keras.layers.Dense(10, activation="softmax")({y})),
+                         learning_rate)""",
+    ),
+    (
+        """def build_cnn(learning_rate=0.002):
     {model} = keras.Sequential([
         keras.Input(shape=(28, 28, 1)),
         keras.layers.Conv2D({filters}, ({kernel}, {kernel}), activation="relu"),
@@ -67,15 +109,37 @@ X_test_flattened = flatten(normalize(X_test))""",
         keras.layers.Dense(10, activation="softmax"),
     ])
     return compile_model({model}, learning_rate)""",
+        """def build_cnn(learning_rate=0.002):
+    {x} = keras.Input((28, 28, 1))
+    {y} = keras.layers.Conv2D({filters}, {kernel}, padding="same", activation="relu")({x})
+    {y} = keras.layers.MaxPooling2D()({y})
+    {y} = keras.layers.GlobalAveragePooling2D()({y})
+    return compile_model(keras.Model({x}, keras.layers.Dense(10, activation="softmax")({y})),
+                         learning_rate)""",
+        """def build_cnn(learning_rate=0.002):
+    {model} = keras.models.Sequential()
+    {model}.add(keras.Input(shape=(28, 28, 1)))
+    for {y} in range({kernel}):
+        {model}.add(keras.layers.Conv2D({filters} * 2 ** {y}, 3, activation="relu"))
+    {model}.add(keras.layers.Flatten())
+    {model}.add(keras.layers.Dense(10, activation="softmax"))
+    return compile_model({model}, learning_rate)""",
+    ),
+)
+TRAINING = (
     """{history} = {stage}_model.fit(
     {inputs}, y_train, epochs=budget.epochs, batch_size=budget.batch_size,
     callbacks=[shrink_learning_rate(budget.learning_rate_decay)], verbose={verbose})""",
+    """for {y} in range(budget.epochs):
+    {stage}_model.fit({inputs}[:{units2}000], y_train[:{units2}000], verbose=0)""",
+    """{history} = {stage}_model.fit({inputs}, y_train, validation_split=0.{units2},
+                              epochs=budget.epochs, batch_size={units})""",
 )
 
 
 def synthetic_code(student: int, rng: random.Random) -> student_code.StudentCode:
     """One student's own cells: the usual solutions, in their own words and order."""
-    names = ["images", "x", "pictures", "data", "batch", "arr"]
+    names = ["images", "x", "pictures", "data", "batch", "arr", "inputs", "h", "t", "z"]
     words = ["scale", "to [0, 1]", "pixels", "my network", "try this", "works"]
 
     def fill(piece: str, stage: str = "") -> str:
@@ -84,13 +148,13 @@ def synthetic_code(student: int, rng: random.Random) -> student_code.StudentCode
             scale=rng.choice(["255", "255.0"]), model=rng.choice(["model", "net", "m"]),
             units=rng.choice([32, 64, 128, 256]), activation=rng.choice(["relu", "tanh"]),
             filters=rng.choice([8, 16, 32]), filters2=rng.choice([32, 64]),
-            kernel=rng.choice([3, 5]), history=f"{stage}_history", stage=stage,
+            kernel=rng.choice([2, 3, 5]), history=f"{stage}_history", stage=stage,
             inputs=rng.choice(["X_train_flattened", "X_train_images"]),
-            verbose=rng.choice([0, 1, 2]),
+            verbose=rng.choice([0, 1, 2]), units2=rng.randint(1, 9),
         )  # fmt: skip
 
-    cells = [fill(piece) for piece in PIECES[:-1]]
-    cells += [fill(PIECES[-1], stage) for stage in STAGES]
+    cells = [fill(rng.choice(variants)) for variants in PIECES]
+    cells += [fill(rng.choice(TRAINING), stage) for stage in STAGES]
     rng.shuffle(cells)
     return student_code.StudentCode(
         f"s{student:03}",
@@ -140,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     boilerplate, _ = student_code.released_code(config, "mnist_digits")
     (_, _), (_, labels) = load_mnist(config=config)  # the command measures on these
     print(f"{'students':>8} {'pairs':>8} {'fingerprints (3 stages) s':>26} {'code s':>8} "
-          f"{'whole command s':>16}")  # fmt: skip
+          f"{'whole command s':>16} {'listed':>7}")  # fmt: skip
     for size in args.sizes:
         stages = list(synthetic_fingerprints(size, labels, np.random.default_rng(size)))
         started = time.perf_counter()
@@ -154,11 +218,12 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory() as name:
             results_folder(Path(name), codes, stages)
             started = time.perf_counter()
-            similarity.similarity(name, config=config)
+            found = similarity.similarity(name, config=config).found
             whole_seconds = time.perf_counter() - started
+        listed = sum(bool(pair.flags) for pair in found.pairs)
         pairs = size * (size - 1) // 2
         print(f"{size:>8} {pairs:>8} {fingerprint_seconds:>26.2f} {code_seconds:>8.1f} "
-              f"{whole_seconds:>16.1f}", flush=True)  # fmt: skip
+              f"{whole_seconds:>16.1f} {listed:>7}", flush=True)  # fmt: skip
     return 0
 
 

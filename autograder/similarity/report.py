@@ -31,6 +31,8 @@ from autograder.similarity import code as student_code
 from mnist_course.config import CourseConfig, SimilaritySettings, load_config
 from mnist_course.data import MnistDataError, load_mnist
 
+#: Listed pairs the page shows (the CSV and JSON files hold them all).
+MAX_PAGE_PAIRS = 200
 #: Robust z-scores: 0.6745 makes the MAD of a normal distribution its standard deviation;
 #: 1.2533 does the same for the mean absolute deviation when the MAD is 0.
 MAD_SCALE, MEAN_AD_SCALE = 0.6745, 1.2533
@@ -580,7 +582,7 @@ def render_page(found: ClassSimilarity, config: CourseConfig) -> str:
     views = {(view[0], view[1], view[2]): number for number, view in enumerate(found.code_views)}
     if flagged:
         rows = []
-        for pair in flagged:
+        for pair in flagged[:MAX_PAGE_PAIRS]:
             why = "<br>".join(
                 f'<span class="flag">{escape(_evidence_text(item))}</span>' for item in pair.flags
             )
@@ -592,6 +594,12 @@ def render_page(found: ClassSimilarity, config: CourseConfig) -> str:
                 (escape(pair.assignment), escape(pair.first), escape(pair.second), why, code)
             )
         sections.append(table(("assignment", "student", "student", "why", "code"), rows, set()))
+        if len(flagged) > MAX_PAGE_PAIRS:
+            sections.append(
+                f"<p>… and {len(flagged) - MAX_PAGE_PAIRS} more in {CSV_FILE}. So many pairs "
+                "usually mean a source the whole class shared: raise the thresholds in "
+                "course.yaml's similarity section, or check the release notebook was found.</p>"
+            )
     else:
         sections.append("<p>No pair reaches a threshold.</p>")
     settings = found.settings

@@ -545,3 +545,12 @@ def test_the_honest_pair_of_the_corpus_stays_below_every_threshold(graded_class)
         assert alice_bob.value("mistakes", stage) < settings.mistakes_threshold
         assert alice_bob.value("agreement", stage) < settings.agreement_threshold
         assert alice_bob.value("weights", stage) == 0
+
+
+def test_the_page_shows_the_first_listed_pairs_and_says_where_the_rest_are(
+    small_report, monkeypatch
+) -> None:
+    monkeypatch.setattr(similarity, "MAX_PAGE_PAIRS", 1)
+    page = similarity.render_page(small_report[0].found, load_config())
+    listed = sum(bool(pair.flags) for pair in small_report[0].found.pairs)
+    assert f"and {listed - 1} more in {CSV_FILE}" in page
