@@ -31,6 +31,8 @@ from autograder.similarity import code as student_code
 from mnist_course.config import CourseConfig, SimilaritySettings, load_config
 from mnist_course.data import MnistDataError, load_mnist
 
+#: Listed pairs the page shows (the CSV and JSON files hold them all).
+MAX_PAGE_PAIRS = 200
 #: Robust z-scores: 0.6745 makes the MAD of a normal distribution its standard deviation;
 #: 1.2533 does the same for the mean absolute deviation when the MAD is 0.
 MAD_SCALE, MEAN_AD_SCALE = 0.6745, 1.2533
@@ -94,6 +96,9 @@ SIGNALS = (
         meaning="the same layers; the assignment dictates most of them, so it is context only",
     ),
 )
+
+SIGNAL_TITLES = {signal.id: signal.title for signal in SIGNALS}
+SIGNAL_BY_ID = {signal.id: signal for signal in SIGNALS}
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,8 @@ class _Matrix:
 
 
 Judge = Callable[[float], tuple[float | None, float | None]]
+#: A signal and its stage (None for code): what one matrix of pair values measures.
+Key = tuple[str, str | None]
 
 
 def _distribution(
@@ -226,12 +233,16 @@ def _distribution(
         empty = Distribution(assignment, signal.id, stage, members, 0, None, None, None, None,
                              0, threshold, False)  # fmt: skip
         return empty, lambda value: (None, None)
+    if signal.threshold is None:  # yes or no: how many pairs say yes is the distribution
+        over = int(np.sum(values >= 1.0))
+        distribution = Distribution(assignment, signal.id, stage, members, len(values), None,
+                                    None, None, None, over, None, comparable)  # fmt: skip
+        return distribution, lambda value: (None, None)
     median = float(np.median(values))
     deviations = np.abs(values - median)
     mad = float(np.median(deviations))
     spread = mad / MAD_SCALE if mad > 0 else float(np.mean(deviations)) * MEAN_AD_SCALE
-    cut = threshold if threshold is not None else 1.0
-    over = int(np.sum(values >= cut)) if signal.flags else 0
+    over = int(np.sum(values >= threshold))
     distribution = Distribution(
         assignment, signal.id, stage, members, len(values), median, mad,
         float(np.quantile(values, 0.99)), float(values[-1]), over, threshold, comparable,
@@ -402,52 +413,52 @@ def _assignment_pairs(
     matrices = {("code", None): _code_matrix(assignment, codes, index, config, found, progress)}
     progress(f"{assignment}: comparing the models of {len(entries)} graded submissions")
     matrices.update(_model_matrices(assignment, entries, index, labels, settings, found))
-    signals = {signal.id: signal for signal in SIGNALS}
-    judged: dict[tuple[str, str | None], Judge] = {}
-    flagged = np.zeros((len(names), len(names)), dtype=bool)
+    judged: dict[Key, Judge] = {}
+    lists: dict[Key, np.ndarray] = {}  # which pairs each signal lists
     for (signal_id, stage), matrix in matrices.items():
-        signal = signals[signal_id]
+        signal = SIGNAL_BY_ID[signal_id]
         members = int(np.sum(~np.all(np.isnan(matrix.values), axis=1)))
         distribution, judged[(signal_id, stage)] = _distribution(
             matrix, assignment, signal, stage, settings, members
         )
         found.distributions.append(distribution)
-        if signal.flags:
-            cut = distribution.threshold if distribution.threshold is not None else 1.0
-            flagged |= (np.nan_to_num(matrix.values, nan=-1.0) >= cut) & ~matrix.explained
+        cut = distribution.threshold if distribution.threshold is not None else 1.0
+        over = np.nan_to_num(matrix.values, nan=-1.0) >= cut
+        lists[(signal_id, stage)] = over & ~matrix.explained & signal.flags
         if signal_id in ("code", "mistakes"):
             found.histograms.setdefault(assignment, {})[f"{signal_id}:{stage or ''}"] = (
                 matrix.upper()
             )
-    listed = set(zip(*np.nonzero(np.triu(flagged, k=1)), strict=True))
-    for key in [("code", None), *(key for key in matrices if key[0] == "mistakes")]:
-        if key in matrices:  # the top pairs of each ranking, flagged or not, for context
-            upper = np.triu(np.nan_to_num(matrices[key].values, nan=-1.0), k=1)
-            for flat in np.argsort(upper, axis=None)[::-1][: settings.pairs_shown]:
-                i, j = np.unravel_index(flat, upper.shape)
-                if upper[i, j] > 0:
-                    listed.add((int(i), int(j)))
+    listed = set()
+    for key, flags in lists.items():
+        listed |= set(zip(*np.nonzero(np.triu(flags, k=1)), strict=True))
+        if key[0] in ("code", "mistakes"):  # each ranking's top pairs, listed or not
+            listed |= _top_pairs(matrices[key].values, settings.pairs_shown)
     for i, j in sorted(listed):
-        evidence = []
-        for (signal_id, stage), matrix in matrices.items():
-            value = matrix.values[i, j]
-            if np.isnan(value):
-                continue
-            signal = signals[signal_id]
-            z, percentile = judged[(signal_id, stage)](float(value))
-            cut = getattr(settings, signal.threshold) if signal.threshold else 1.0
-            evidence.append(
-                Evidence(
-                    signal_id,
-                    stage,
-                    round(float(value), 4),
-                    z,
-                    percentile,
-                    bool(signal.flags and value >= cut and not matrix.explained[i, j]),
-                    matrix.notes.get((int(i), int(j)), ""),
-                )
+        evidence = tuple(
+            Evidence(
+                signal_id,
+                stage,
+                round(float(matrix.values[i, j]), 4),
+                *judged[(signal_id, stage)](float(matrix.values[i, j])),
+                bool(lists[(signal_id, stage)][i, j]),
+                matrix.notes.get((int(i), int(j)), ""),
             )
-        found.pairs.append(Pair(assignment, names[i], names[j], tuple(evidence)))
+            for (signal_id, stage), matrix in matrices.items()
+            if not np.isnan(matrix.values[i, j])
+        )
+        found.pairs.append(Pair(assignment, names[int(i)], names[int(j)], evidence))
+
+
+def _top_pairs(values: np.ndarray, count: int) -> set[tuple[int, int]]:
+    """The ``count`` pairs (i < j) with the highest positive values."""
+    upper = np.triu(np.nan_to_num(values, nan=-1.0), k=1)
+    top = set()
+    for flat in np.argsort(upper, axis=None)[::-1][:count]:
+        i, j = np.unravel_index(flat, upper.shape)
+        if upper[i, j] > 0:
+            top.add((int(i), int(j)))
+    return top
 
 
 def _rank(pair: Pair) -> tuple[float, ...]:
@@ -526,7 +537,7 @@ mark { background: #ffe08a; }
 
 
 def _evidence_text(item: Evidence) -> str:
-    signal = next(s for s in SIGNALS if s.id == item.signal)
+    signal = SIGNAL_BY_ID[item.signal]
     where = f" ({item.stage})" if item.stage else ""
     value = "yes" if signal.threshold is None else f"{item.value:.3f}"
     if signal.threshold is None and item.value < 1:
@@ -546,89 +557,90 @@ def _histogram(values: dict[str, np.ndarray], settings: SimilaritySettings) -> F
     for axes, (key, data) in zip(axes_list, values.items(), strict=True):
         signal, stage = key.split(":")
         threshold = settings.code_threshold if signal == "code" else settings.mistakes_threshold
-        axes.hist(data, bins=np.linspace(0, 1, 41), color="#4a78b5")
+        counts, _, _ = axes.hist(data, bins=np.linspace(0, 1, 41), color="#4a78b5")
         axes.axvline(threshold, color="#c62828")
-        axes.set_yscale("symlog")
+        many = counts.max() > 100  # a large class: the few high pairs stay visible
+        if many:
+            axes.set_yscale("log")
         label = "code in common" if signal == "code" else f"same mistakes, {stage}"
-        axes.set_ylabel("pairs")
+        axes.set_ylabel("pairs (log)" if many else "pairs")
         axes.set_title(label, fontsize=9, loc="left")
     axes_list[-1].set_xlabel("value per pair (threshold in red)")
     figure.tight_layout()
     return figure
 
 
-def render_page(found: ClassSimilarity, config: CourseConfig) -> str:
-    """similarity.html (self-contained; every student text escaped)."""
-    title = f"{config.course.title}: similarity between submissions"
+INTRODUCTION = (
+    "<p>These are pairs to <strong>look at</strong>, not verdicts. Each shows its evidence "
+    "and how unusual it is in this class (robust z-score and percentile among all pairs of "
+    "the assignment). Starter code, a tutorial many students followed, or the same code "
+    "trained with the course's seed can each explain a match; only a person who reads both "
+    "notebooks can tell.</p>"
+)
+
+
+def _listed_section(found: ClassSimilarity) -> list[str]:
+    """The pairs to look at, each with its evidence and a link to its code."""
     flagged = [pair for pair in found.pairs if pair.flags]
+    if not flagged:
+        return ["<h2>Look at these pairs</h2>", "<p>No pair reaches a threshold.</p>"]
+    views = {}
+    for number, (assignment, first, second, *_) in enumerate(found.code_views):
+        views[(assignment, first, second)] = views[(assignment, second, first)] = number
+    rows = []
+    for pair in flagged[:MAX_PAGE_PAIRS]:
+        why = "<br>".join(
+            f'<span class="flag">{escape(_evidence_text(item))}</span>' for item in pair.flags
+        )
+        view = views.get((pair.assignment, pair.first, pair.second))
+        code = f'<a href="#code-{view}">side by side</a>' if view is not None else ""
+        rows.append((escape(pair.assignment), escape(pair.first), escape(pair.second), why, code))
     sections = [
-        EXTRA_STYLE,
-        f"<h1>{escape(title)}</h1>",
-        "<p>These are pairs to <strong>look at</strong>, not verdicts. Each shows its "
-        "evidence and how unusual it is in this class (robust z-score and percentile among "
-        "all pairs of the assignment). Starter code, a tutorial many students followed, or "
-        "the same code trained with the course's seed can each explain a match; only a "
-        "person who reads both notebooks can tell.</p>",
         "<h2>Look at these pairs</h2>",
+        table(("assignment", "student", "student", "why", "code"), rows, set()),
     ]
-    if flagged:
-        rows = [
-            (escape(pair.assignment), escape(pair.first), escape(pair.second),
-             "<br>".join(f'<span class="flag">{escape(_evidence_text(item))}</span>'
-                         for item in pair.flags))
-            for pair in flagged
-        ]  # fmt: skip
-        sections.append(table(("assignment", "student", "student", "why"), rows, set()))
-    else:
-        sections.append("<p>No pair reaches a threshold.</p>")
-    settings = found.settings
-    sections += [
+    if len(flagged) > MAX_PAGE_PAIRS:
+        sections.append(
+            f"<p>… and {len(flagged) - MAX_PAGE_PAIRS} more in {CSV_FILE}. So many pairs "
+            "usually mean a source the whole class shared: raise the thresholds in "
+            "course.yaml's similarity section, or check the release notebook was found.</p>"
+        )
+    return sections
+
+
+def _signals_section(settings: SimilaritySettings) -> list[str]:
+    rows = []
+    for signal in SIGNALS:
+        if signal.threshold:
+            listed_from = escape(f"{getattr(settings, signal.threshold):g}")
+        else:
+            listed_from = "identical" if signal.flags else "never on its own"
+        rows.append((escape(signal.title), listed_from, escape(signal.meaning)))
+    return [
         "<h2>Signals</h2>",
-        table(
-            ("signal", "listed from", "what it can and cannot show"),
-            [
-                (
-                    escape(s.title),
-                    escape(f"{getattr(settings, s.threshold):g}")
-                    if s.threshold
-                    else ("identical" if s.flags else "never on its own"),
-                    escape(s.meaning),
-                )
-                for s in SIGNALS
-            ],  # fmt: skip
-            set(),
-        ),
+        table(("signal", "listed from", "what it can and cannot show"), rows, set()),
     ]
+
+
+def _distributions_section(found: ClassSimilarity) -> list[str]:
+    sections = []
     for assignment, values in found.histograms.items():
         shown = {key: data for key, data in values.items() if len(data)}
         if shown:
             sections += [
                 f"<h2>Distributions: {escape(assignment)}</h2>",
-                image(_histogram(shown, settings), f"pair values of {assignment}"),
+                image(_histogram(shown, found.settings), f"pair values of {assignment}"),
             ]
     rows = [
         (escape(d.assignment), escape(SIGNAL_TITLES[d.signal]), escape(d.stage or ""),
-         str(d.pairs), _number(d.median), _number(d.p99), _number(d.max), str(d.over_threshold),
+         str(d.pairs), _number(d.median), _number(d.p99), _number(d.max),
+         f"{d.over_threshold}" + ("" if d.threshold is not None else " identical"),
          escape(d.note))
         for d in found.distributions
     ]  # fmt: skip
-    sections.append(
-        table(
-            (
-                "assignment",
-                "signal",
-                "stage",
-                "pairs",
-                "median",
-                "99th pct",
-                "max",
-                "at threshold",
-                "note",
-            ),
-            rows,
-            {3, 4, 5, 6, 7},
-        )  # fmt: skip
-    )
+    header = ("assignment", "signal", "stage", "pairs", "median", "99th pct", "max",
+              "at threshold", "note")  # fmt: skip
+    sections.append(table(header, rows, {3, 4, 5, 6, 7}))
     if found.weight_groups:
         rows = [
             (escape(g["assignment"]), escape(g["stage"]), escape(", ".join(g["students"])),
@@ -640,25 +652,43 @@ def render_page(found: ClassSimilarity, config: CourseConfig) -> str:
             "<h2>Models with identical weights</h2>",
             table(("assignment", "stage", "students", "models", ""), rows, {3}),
         ]
-    if found.code_views:
-        sections.append("<h2>Code side by side (highest scores first)</h2>")
-        for assignment, first, second, score, left, right in found.code_views:
-            sections.append(
-                f"<h3>{escape(assignment)}: {escape(first)} and {escape(second)} "
-                f'<span class="muted">({score:.0%} in common)</span></h3>'
-                f'<div class="side"><pre>{left}</pre><pre>{right}</pre></div>'
-            )
-    for heading, items in (
-        ("Notes", [(escape(note),) for note in found.notes]),
-        ("Files that could not be read", [(escape(a), escape(b)) for a, b in found.unreadable]),
-    ):
+    return sections
+
+
+def _code_section(found: ClassSimilarity) -> list[str]:
+    """The highest-scoring pairs' code side by side (already escaped, matches marked)."""
+    if not found.code_views:
+        return []
+    sections = ["<h2>Code side by side (highest scores first)</h2>"]
+    for number, (assignment, first, second, score, left, right) in enumerate(found.code_views):
+        sections.append(
+            f'<h3 id="code-{number}">{escape(assignment)}: {escape(first)} and '
+            f'{escape(second)} <span class="muted">({score:.0%} in common)</span></h3>'
+            f'<div class="side"><pre>{left}</pre><pre>{right}</pre></div>'
+        )
+    return sections
+
+
+def render_page(found: ClassSimilarity, config: CourseConfig) -> str:
+    """similarity.html (self-contained; every student text escaped)."""
+    title = f"{config.course.title}: similarity between submissions"
+    sections = [
+        EXTRA_STYLE,
+        f"<h1>{escape(title)}</h1>",
+        INTRODUCTION,
+        *_listed_section(found),
+        *_signals_section(found.settings),
+        *_distributions_section(found),
+        *_code_section(found),
+    ]
+    for heading, columns, items in (
+        ("Notes", ("note",), [(escape(note),) for note in found.notes]),
+        ("Files that could not be read", ("file", "reason"),
+         [(escape(name), escape(reason)) for name, reason in found.unreadable]),
+    ):  # fmt: skip
         if items:
-            columns = ("note",) if heading == "Notes" else ("file", "reason")
             sections += [f"<h2>{heading}</h2>", table(columns, items, set())]
     return page(title, sections)
-
-
-SIGNAL_TITLES = {signal.id: signal.title for signal in SIGNALS}
 
 
 def _number(value: float | None) -> str:

@@ -25,6 +25,7 @@ from mnist_course.config import ConfigError, load_config, parse_config
 from mnist_course.results import CheckResult
 
 STAGES = ("baseline", "hidden_layer", "cnn")
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def sha(text: str) -> str:
@@ -400,6 +401,7 @@ def test_the_files_say_the_same_and_the_page_escapes_student_text(small_report) 
     page = written.page.read_text()
     assert "look at" in page and "<script>alert" not in page and "<b>eve</b>" not in page
     assert "&lt;b&gt;eve&lt;/b&gt;" in page and "<mark>" in page
+    assert 'href="#code-0"' in page and 'id="code-0"' in page  # the listed pair's code
     assert "class too small" not in page  # the note is worded per distribution
     assert "fewer than 10 to compare" in page
 
@@ -469,3 +471,86 @@ def test_the_command_prints_the_pairs_and_writes_the_files(small_class: Path, ca
         assert (small_class / name).stat().st_size > 0
     assert cli.main(["similarity", str(small_class / "nowhere")]) == cli.EXIT_ERROR
     assert "does not exist" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ the class corpus, graded
+
+CORPUS = Path(__file__).resolve().parent / "class_corpus"
+
+
+@pytest.fixture(scope="module")
+def graded_class(tmp_path_factory, mnist_dir: Path, tiny_course):
+    """The corpus handed in to a tiny course (the release beside it, as in an nbgrader
+    course directory), graded once through grade-all, then compared."""
+    from autograder import executor
+
+    if not executor.isolation_available():
+        pytest.skip("as root, the grader runs student code only inside namespaces")
+    root = tmp_path_factory.mktemp("course")
+    config_path = tiny_course(root, "mnist_digits", {"epochs": 1})
+    source = root / "assignments" / "mnist_digits"
+    source.mkdir(parents=True)
+    source.joinpath("mnist_digits.ipynb").write_bytes(
+        (REPO_ROOT / "assignments" / "mnist_digits" / "mnist_digits.ipynb").read_bytes()
+    )
+    for path in sorted(CORPUS.glob("*.ipynb")):
+        folder = root / "submitted" / path.stem / "mnist_digits"
+        folder.mkdir(parents=True)
+        folder.joinpath("mnist_digits.ipynb").write_bytes(path.read_bytes())
+    config = load_config(config_path)
+    limits = config.grading.model_copy(update={"cell_timeout_s": 180, "submission_timeout_s": 400})
+    config = config.model_copy(update={"grading": limits})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MNIST_DATA", str(mnist_dir))
+        results = batch.grade_all(root / "submitted", root / "graded", config=config, workers=2)
+        written = similarity.similarity(root / "graded", config=config)
+    return results, written
+
+
+def test_the_corpus_is_graded_and_its_code_kept(graded_class) -> None:
+    results, written = graded_class
+    assert [r.submission.student for r in results] == ["alice", "bob", "carol", "dave"]
+    assert all(result.graded for result in results), [r.error for r in results]
+    kept = student_code.read_code(written.page.parent / CODE_DIR / "carol--mnist_digits.json")
+    assert any("net = keras.Sequential" in cell.source for cell in kept.cells)
+    assert not [note for note in written.found.notes if "source notebook" in note]
+
+
+def test_the_renamed_copy_ranks_first_for_code(graded_class) -> None:
+    found = graded_class[1].found
+    ranked = sorted(
+        (p for p in found.pairs if p.value("code") is not None), key=lambda p: -p.value("code")
+    )
+    assert {ranked[0].first, ranked[0].second} == {"alice", "carol"}
+    assert "code:" in flags(ranked[0])
+    # Same code, same seed: the models Carol trained are Alice's, weight for weight.
+    assert {"weights:baseline", "weights:hidden_layer", "weights:cnn"} <= flags(ranked[0])
+
+
+def test_the_copied_model_file_is_listed_for_its_weights_and_predictions(graded_class) -> None:
+    found = graded_class[1].found
+    alice_dave = pair_of(found, "alice", "dave")
+    assert {"weights:cnn", "mistakes:cnn", "agreement:cnn"} <= flags(alice_dave)
+    assert alice_dave.value("mistakes", "cnn") == 1.0
+    assert not {flag for flag in flags(alice_dave) if not flag.endswith(":cnn")}
+
+
+def test_the_honest_pair_of_the_corpus_stays_below_every_threshold(graded_class) -> None:
+    found = graded_class[1].found
+    settings = found.settings
+    alice_bob = pair_of(found, "alice", "bob")
+    assert not alice_bob.flags
+    assert alice_bob.value("code") < settings.code_threshold
+    for stage in STAGES:
+        assert alice_bob.value("mistakes", stage) < settings.mistakes_threshold
+        assert alice_bob.value("agreement", stage) < settings.agreement_threshold
+        assert alice_bob.value("weights", stage) == 0
+
+
+def test_the_page_shows_the_first_listed_pairs_and_says_where_the_rest_are(
+    small_report, monkeypatch
+) -> None:
+    monkeypatch.setattr(similarity, "MAX_PAGE_PAIRS", 1)
+    page = similarity.render_page(small_report[0].found, load_config())
+    listed = sum(bool(pair.flags) for pair in small_report[0].found.pairs)
+    assert f"and {listed - 1} more in {CSV_FILE}" in page

@@ -100,6 +100,17 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
             "extensions": "extensions.yaml",
             "submission_times": "times.csv",
         },
+        "similarity": {
+            "code_threshold": 0.5,
+            "min_code_tokens": 150,
+            "mistakes_threshold": 0.8,
+            "agreement_threshold": 0.99,
+            "common_share": 0.3,
+            "min_class_size": 5,
+            "noise_tokens": 20,
+            "guarantee_tokens": 24,
+            "pairs_shown": 5,
+        },
     }
     config = load_config(write(tmp_path, document))
     dumped = config.model_dump(mode="json")
