@@ -183,6 +183,28 @@ class GradingLimits(_Section):
     )
 
 
+class Integrity(_Section):
+    """The judge's test-set-fitting signal (bench/test_set_fitting.py measured it)."""
+
+    max_test_over_train: Accuracy = Field(
+        0.01,
+        description=(
+            "Largest test-minus-training-sample accuracy an honest model shows; a model "
+            "above it was fitted on the test images (honest models score lower on the test)."
+        ),
+    )
+    train_sample_images: Annotated[int, Field(gt=0, le=60000)] = Field(
+        10000, description="Training images the judge also measures each model on (fixed)."
+    )
+    costs_points: bool = Field(
+        False,
+        description=(
+            "A flagged model's accuracy checks are graded on its architecture re-trained "
+            "on the training data (as grading.retrain does); false: a note and a hint only."
+        ),
+    )
+
+
 class CourseConfig(_Section):
     """Everything a course sets, with defaults for every key."""
 
@@ -198,6 +220,7 @@ class CourseConfig(_Section):
         description="The course's assignments by id, each with its own settings.",
     )
     grading: GradingLimits = Field(default_factory=GradingLimits)
+    integrity: Integrity = Field(default_factory=Integrity)
     #: Where the file was read from (None for built-in defaults); not a YAML key.
     source: Path | None = Field(None, exclude=True)
 
@@ -276,6 +299,10 @@ class AssignmentConfig:
     @property
     def grading(self) -> GradingLimits:
         return self.course.grading
+
+    @property
+    def integrity(self) -> Integrity:
+        return self.course.integrity
 
     @property
     def data(self) -> DataSettings:

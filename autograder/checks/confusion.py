@@ -102,6 +102,14 @@ class ModelEvaluation:
     mistakes: tuple[Mistake, ...] = ()
     #: What a class-wide similarity report compares (None in reports from before it).
     fingerprint: Fingerprint | None = None
+    #: Accuracy on the judge's fixed sample of training images (None in reports from
+    #: before it): a model fitted on the test set scores lower there than on the test.
+    train_sample_accuracy: float | None = None
+
+    def fitted_on_test(self, margin: float) -> bool:
+        """Whether this model scores more than ``margin`` higher on the test images than
+        on the training sample (see :func:`fitted_on_test`)."""
+        return fitted_on_test(self.accuracy, self.train_sample_accuracy, margin)
 
     @classmethod
     def from_predictions(
@@ -143,6 +151,7 @@ class ModelEvaluation:
                 for m in self.mistakes
             ],
             "fingerprint": self.fingerprint.to_dict() if self.fingerprint else None,
+            "train_sample_accuracy": self.train_sample_accuracy,
         }
 
     @classmethod
@@ -185,7 +194,28 @@ class ModelEvaluation:
         fingerprint = (
             None if raw_fingerprint is None else Fingerprint.from_dict(raw_fingerprint, stage=stage)
         )
-        return cls(stage, float(accuracy), confusion, tuple(mistakes), fingerprint)
+        sample = data.get("train_sample_accuracy")
+        if sample is not None and (not _is_number(sample) or not 0.0 <= sample <= 1.0):
+            raise ValueError(
+                f"{stage}: train_sample_accuracy must be a number in [0, 1], got {sample!r}"
+            )
+        return cls(
+            stage,
+            float(accuracy),
+            confusion,
+            tuple(mistakes),
+            fingerprint,
+            None if sample is None else float(sample),
+        )
+
+
+def fitted_on_test(
+    test_accuracy: float, train_sample_accuracy: float | None, margin: float
+) -> bool:
+    """The test-set-fitting signal: honest models score at most a fraction of a point
+    higher on the test images than on training images (bench/test_set_fitting.py), a
+    model fitted on the test images points higher. None (not measured) is no evidence."""
+    return train_sample_accuracy is not None and test_accuracy - train_sample_accuracy > margin
 
 
 def _is_number(value: Any) -> bool:

@@ -84,6 +84,11 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
             "retrain": True,
             "gradescope_visibility": {"cnn.accuracy": "hidden", "trained": "after_due_date"},
         },
+        "integrity": {
+            "max_test_over_train": 0.02,
+            "train_sample_images": 500,
+            "costs_points": True,
+        },
     }
     config = load_config(write(tmp_path, document))
     dumped = config.model_dump(mode="json")
