@@ -140,8 +140,7 @@ def _limit_reason(entry: Entry) -> str | None:
 
 def _fitted_on_test(entry: Entry, config: CourseConfig) -> list[str]:
     """The stages whose model the judge measured as fitted on the test images."""
-    margin = config.integrity.max_test_over_train
-    return [e.stage for e in entry.evaluations if e.fitted_on_test(margin)]
+    return [e.stage for e in entry.evaluations if e.fitted_on_test(config.integrity)]
 
 
 def _stats(values: list[float]) -> dict[str, float]:

@@ -346,7 +346,7 @@ def _judge_stage(
             measurement = evaluation.measure(model, canon["x_test"], canon["y_test"], bar=bar)
             sample_accuracy = evaluation.accuracy(model, *(canon[name] for name in TRAIN_SAMPLE))
             integrity = config.integrity
-            if fitted_on_test(measurement.accuracy, sample_accuracy, integrity.max_test_over_train):
+            if fitted_on_test(measurement.accuracy, sample_accuracy, integrity):
                 notes.append(
                     fitted_on_test_note(
                         variable,

@@ -6,9 +6,11 @@ reference, another seed, another size, one epoch, 10,000 training images) and di
 ones (fitted on the test set, on training plus test set) and one that only *validates*
 on the test set, then measures each on the test set and on the grader's fixed sample of
 training images (the same sample, by :func:`autograder.checks.evaluation.train_sample`).
-Prints a Markdown table whose numbers set ``integrity.max_test_over_train`` in
-course.yaml, and the seconds the sample's predict pass costs. Rows are also appended to
-``--out`` as JSON lines as they finish, so a long run loses nothing.
+Prints a Markdown table whose numbers set ``integrity.max_honest_gap`` and
+``max_honest_error_ratio`` in course.yaml (and whether the course's rule flags each
+model), and the seconds the sample's predict pass costs. Rows are also appended to
+``--out`` as JSON lines as they finish, so a long run loses nothing; ``--table FILE``
+prints the table of such a file again.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ if TYPE_CHECKING:
     import keras
     import numpy as np
 
-    from mnist_course.config import AssignmentConfig
+    from mnist_course.config import AssignmentConfig, Integrity
 
 STAGES = ("baseline", "hidden_layer", "cnn")
 #: Every scenario: its name, whether it is honest, and what it trains on.
@@ -66,6 +68,11 @@ class Row(NamedTuple):
     @property
     def full_gap(self) -> float:
         return self.test_accuracy - self.train_accuracy
+
+    @property
+    def error_ratio(self) -> float:
+        """Errors on the training sample over errors on the test set."""
+        return (1.0 - self.sample_accuracy) / max(1.0 - self.test_accuracy, 1e-9)
 
 
 def other_size(stage: str, learning_rate: float) -> keras.Model:
@@ -159,26 +166,35 @@ def run_scenario(
     )
 
 
-def table(rows: list[Row], sample_size: int) -> str:
+def table(rows: list[Row], sample_size: int, integrity: Integrity) -> str:
+    from autograder.checks.confusion import fitted_on_test
+
     lines = [
         f"| model | scenario | epochs | test | train sample ({sample_size:,}) | test − sample "
-        "| test − all 60,000 | sample predict (s) |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| sample errors / test errors | test − all 60,000 | flagged | sample predict (s) |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|---:|",
     ]
     for row in rows:
         mark = "" if row.honest else " (dishonest)"
+        flagged = fitted_on_test(row.test_accuracy, row.sample_accuracy, integrity)
         lines.append(
             f"| {row.stage} | {row.scenario}{mark} | {row.epochs} | {row.test_accuracy:.2%} "
-            f"| {row.sample_accuracy:.2%} | {row.gap:+.2%} | {row.full_gap:+.2%} "
+            f"| {row.sample_accuracy:.2%} | {row.gap:+.2%} | {row.error_ratio:.2f} "
+            f"| {row.full_gap:+.2%} | {'yes' if flagged else 'no'} "
             f"| {row.sample_predict_seconds:.2f} |"
         )
-    honest = [row.gap for row in rows if row.honest]
-    dishonest = [row.gap for row in rows if not row.honest]
+    honest = [row for row in rows if row.honest]
+    on_test = [row for row in rows if row.scenario == "fitted on test"]
     if honest:
-        lines.append(f"\nLargest honest gap: {max(honest):+.2%}.")
-    if dishonest:
-        on_test = [row.gap for row in rows if row.scenario == "fitted on test"]
-        lines.append(f"Smallest fitted-on-test gap: {min(on_test or dishonest):+.2%}.")
+        lines.append(
+            f"\nHonest models: gap at most {max(r.gap for r in honest):+.2%}, error ratio at "
+            f"most {max(r.error_ratio for r in honest):.2f}."
+        )
+    if on_test:
+        lines.append(
+            f"Fitted on the test set: gap at least {min(r.gap for r in on_test):+.2%}, error "
+            f"ratio at least {min(r.error_ratio for r in on_test):.2f}."
+        )
     return "\n".join(lines)
 
 
@@ -191,9 +207,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="instead of the budgets")
     parser.add_argument("--sample", type=int, default=None, help="train-sample size")
     parser.add_argument("--out", type=Path, default=Path("test_set_fitting.jsonl"))
+    parser.add_argument("--table", type=Path, default=None, help="print this file's table")
     args = parser.parse_args(argv)
     try:
         course = load_config(args.config)
+        if args.table is not None:
+            saved = [json.loads(line) for line in args.table.read_text().splitlines() if line]
+            size = saved[0].pop("sample") if saved else 0
+            rows = [Row(**{k: v for k, v in item.items() if k != "sample"}) for item in saved]
+            print(table(rows, size, course.integrity))
+            return 0
         config = course.assignment("mnist_digits")
         from mnist_course import data
 
@@ -221,7 +244,7 @@ def main(argv: list[str] | None = None) -> int:
             with args.out.open("a") as handle:
                 handle.write(json.dumps({**row._asdict(), "sample": size}) + "\n")
     print()
-    print(table(rows, size))
+    print(table(rows, size, course.integrity))
     return 0
 
 

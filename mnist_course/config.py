@@ -186,11 +186,18 @@ class GradingLimits(_Section):
 class Integrity(_Section):
     """The judge's test-set-fitting signal (bench/test_set_fitting.py measured it)."""
 
-    max_test_over_train: Accuracy = Field(
-        0.01,
+    max_honest_gap: Accuracy = Field(
+        0.005,
         description=(
-            "Largest test-minus-training-sample accuracy an honest model shows; a model "
-            "above it was fitted on the test images (honest models score lower on the test)."
+            "Test minus training-sample accuracy an honest model may show; a model above "
+            "it and above max_honest_error_ratio was fitted on the test images."
+        ),
+    )
+    max_honest_error_ratio: Annotated[float, Field(ge=1.0)] = Field(
+        1.2,
+        description=(
+            "Training-sample error over test error an honest model may show (the test "
+            "images are a little easier for weak models); see max_honest_gap."
         ),
     )
     train_sample_images: Annotated[int, Field(gt=0, le=60000)] = Field(

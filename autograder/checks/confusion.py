@@ -16,6 +16,7 @@ import numpy as np
 
 if TYPE_CHECKING:
     from autograder.grader import GradeReport
+    from mnist_course.config import Integrity
 
 CLASSES = 10
 #: Misclassified test images kept per model (enough for one grid on a feedback page).
@@ -106,10 +107,10 @@ class ModelEvaluation:
     #: before it): a model fitted on the test set scores lower there than on the test.
     train_sample_accuracy: float | None = None
 
-    def fitted_on_test(self, margin: float) -> bool:
-        """Whether this model scores more than ``margin`` higher on the test images than
-        on the training sample (see :func:`fitted_on_test`)."""
-        return fitted_on_test(self.accuracy, self.train_sample_accuracy, margin)
+    def fitted_on_test(self, integrity: Integrity) -> bool:
+        """Whether the judge's measurements say this model was fitted on the test images
+        (see :func:`fitted_on_test`)."""
+        return fitted_on_test(self.accuracy, self.train_sample_accuracy, integrity)
 
     @classmethod
     def from_predictions(
@@ -210,12 +211,21 @@ class ModelEvaluation:
 
 
 def fitted_on_test(
-    test_accuracy: float, train_sample_accuracy: float | None, margin: float
+    test_accuracy: float, train_sample_accuracy: float | None, integrity: Integrity
 ) -> bool:
-    """The test-set-fitting signal: honest models score at most a fraction of a point
-    higher on the test images than on training images (bench/test_set_fitting.py), a
-    model fitted on the test images points higher. None (not measured) is no evidence."""
-    return train_sample_accuracy is not None and test_accuracy - train_sample_accuracy > margin
+    """The test-set-fitting signal (bench/test_set_fitting.py measured it): a model fitted
+    on the test images scores points higher there than on training images. An honest one
+    scores lower (it saw some of the sample), or, trained on few images, up to about a
+    point higher with about a tenth more errors on the sample (the test images are a
+    little easier), so both the gap and the ratio of errors must exceed the course's
+    margins. None (not measured) is no evidence."""
+    if train_sample_accuracy is None:
+        return False
+    test_error, sample_error = 1.0 - test_accuracy, 1.0 - train_sample_accuracy
+    return (
+        test_accuracy - train_sample_accuracy > integrity.max_honest_gap
+        and sample_error > integrity.max_honest_error_ratio * test_error
+    )
 
 
 def _is_number(value: Any) -> bool:

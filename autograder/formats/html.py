@@ -164,7 +164,6 @@ def _fitted_on_test(
 ) -> list[str]:
     """A warning for each model the judge measured higher on the test images than on
     its training sample by more than the course's margin."""
-    margin = config.integrity.max_test_over_train
     return [
         f'<p class="fail">⚠ {escape(stage.title)} scores {evaluation.accuracy:.2%} on the test '
         f"images but {evaluation.train_sample_accuracy:.2%} on training images: it was "
@@ -172,7 +171,7 @@ def _fitted_on_test(
         for name, stage in config.stages.items()
         if (evaluation := evaluations.get(name)) is not None
         and evaluation.train_sample_accuracy is not None
-        and evaluation.fitted_on_test(margin)
+        and evaluation.fitted_on_test(config.integrity)
     ]
 
 

@@ -85,7 +85,8 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
             "gradescope_visibility": {"cnn.accuracy": "hidden", "trained": "after_due_date"},
         },
         "integrity": {
-            "max_test_over_train": 0.02,
+            "max_honest_gap": 0.02,
+            "max_honest_error_ratio": 1.5,
             "train_sample_images": 500,
             "costs_points": True,
         },
