@@ -19,7 +19,7 @@ from autograder.checks import evaluation, models
 from autograder.checks.confusion import ModelEvaluation, fitted_on_test
 from autograder.formats import html
 from autograder.grader import GradeReport
-from mnist_course.config import Integrity, parse_config
+from mnist_course.config import ConfigError, Integrity, parse_config
 
 GOLDEN = Path(__file__).parent / "golden" / "submission-no-normalization.json"
 RULE = Integrity()
@@ -44,6 +44,21 @@ def test_the_rule_needs_both_the_gap_and_the_ratio_of_errors(test, sample, flagg
 def test_the_margins_come_from_the_course():
     strict = Integrity(max_honest_gap=0.002, max_honest_error_ratio=1.05)
     assert fitted_on_test(0.9085, 0.8992, strict) and not fitted_on_test(0.9085, 0.8992, RULE)
+
+
+@pytest.mark.parametrize(
+    ("section", "key"),
+    [
+        ({"max_honest_error_ratio": 0.5}, "integrity.max_honest_error_ratio"),
+        ({"max_honest_gap": 2}, "integrity.max_honest_gap"),
+        ({"train_sample_images": 60001}, "integrity.train_sample_images"),
+        ({"costs_point": True}, "integrity.costs_point': unknown key"),
+    ],
+)
+def test_a_bad_integrity_setting_names_the_file_and_key(section, key):
+    with pytest.raises(ConfigError, match="course.yaml") as error:
+        parse_config({"integrity": section}, Path("course.yaml"))
+    assert key in str(error.value)
 
 
 def _record(stage: str = "baseline", sample: float | None = 0.85) -> ModelEvaluation:
