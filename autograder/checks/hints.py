@@ -471,8 +471,8 @@ CATALOGUE: tuple[Hint, ...] = (
         "model fitted on the test images",
         "Your model was fitted on the test images: it scores {test:.2%} on the test set but "
         "only {train:.2%} on {images:,} of the training images, and a model trained on the "
-        "training images scores higher on those than on the test set. Train with "
-        "`fit(X_train, y_train, ...)` only: the test set is for the final measurement "
+        "training images scores higher on those than on the test set. Fit it on the "
+        "training images and y_train only: the test set is for the final measurement "
         "(passing it as validation_data to watch progress is fine). {consequence}",
     ),
     Hint(
