@@ -6,8 +6,9 @@ self-contained class page (HTML, plots by matplotlib, inline) with a CSV and a J
 summary next to it: the score histogram (final scores, after the late penalties
 grade-all recorded in class.json), the pass rate of every check, the most
 common mistakes counted by hint category (named from the hint catalogue), the
-accuracy distribution of each model (when the reports carry the trusted evaluations)
-and the submissions that hit a grading limit, to look at by hand.
+accuracy distribution of each model (when the reports carry the trusted evaluations),
+the submissions that hit a grading limit, and those whose models the judge measured as
+fitted on the test images, to look at by hand.
 """
 
 from __future__ import annotations
@@ -186,6 +187,11 @@ def _limit_reason(entry: Entry) -> str | None:
     return None
 
 
+def _fitted_on_test(entry: Entry, config: CourseConfig) -> list[str]:
+    """The stages whose model the judge measured as fitted on the test images."""
+    return [e.stage for e in entry.evaluations if e.fitted_on_test(config.integrity)]
+
+
 def _stats(values: list[float]) -> dict[str, float]:
     return {
         "count": len(values),
@@ -259,6 +265,11 @@ def summarise(data: ClassData, config: CourseConfig) -> dict[str, Any]:
             {"student": entry.student, "assignment": entry.assignment, "reason": reason}
             for entry in entries
             if (reason := _limit_reason(entry)) is not None
+        ],
+        "fitted_on_test": [
+            {"student": entry.student, "assignment": entry.assignment, "models": " ".join(stages)}
+            for entry in entries
+            if (stages := _fitted_on_test(entry, config))
         ],
         "not_graded": [{"file": name, "error": error} for name, error in data.not_graded],
         "skipped": [{"file": name, "reason": reason} for name, reason in data.skipped],
@@ -382,6 +393,11 @@ def render_page(summary: dict[str, Any], data: ClassData, config: CourseConfig) 
         ]
     for heading, key, columns in (
         ("Hit a limit: look at these by hand", "limits", ("student", "assignment", "reason")),
+        (
+            "Fitted on the test images (test accuracy above training accuracy)",
+            "fitted_on_test",
+            ("student", "assignment", "models"),
+        ),
         ("Not graded (grading failed: regrade)", "not_graded", ("file", "error")),
         ("Result files that could not be read", "skipped", ("file", "reason")),
     ):
@@ -391,7 +407,7 @@ def render_page(summary: dict[str, Any], data: ClassData, config: CourseConfig) 
     return page(title, sections)
 
 
-def _write_csv(path: Path, data: ClassData) -> None:
+def _write_csv(path: Path, data: ClassData, config: CourseConfig) -> None:
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
         writer.writerow(
@@ -406,6 +422,7 @@ def _write_csv(path: Path, data: ClassData) -> None:
                 "failed_checks",
                 "mistakes",
                 "limit",
+                "fitted_on_test",
             ]
         )
         for entry in data.entries:
@@ -422,6 +439,7 @@ def _write_csv(path: Path, data: ClassData) -> None:
                     " ".join(r.id for r in failed),
                     " ".join(sorted({r.hint_category for r in failed if r.hint_category})),
                     _limit_reason(entry) or "",
+                    " ".join(_fitted_on_test(entry, config)),
                 ]
             )
 
@@ -445,6 +463,6 @@ def report(
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(render_page(summary, data, config), encoding="utf-8")
     csv_path, json_path = target.with_suffix(".csv"), target.with_suffix(".json")
-    _write_csv(csv_path, data)
+    _write_csv(csv_path, data, config)
     json_path.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", "utf-8")
     return Written(target, csv_path, json_path, summary)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder.checks.confusion import ModelEvaluation
+from autograder.checks.confusion import ModelEvaluation, fitted_on_test
 from mnist_course.results import CheckResult
 
 #: Address space of the judge's child (TensorFlow alone maps about 2 GiB); the course's
@@ -47,6 +47,7 @@ RETRAIN_TIMEOUT_S = 1800
 #: Exit status of a child that caught MemoryError.
 _OUT_OF_MEMORY = 3
 CANON = ("x_train", "y_train", "x_test", "y_test")
+TRAIN_SAMPLE = ("x_train_sample", "y_train_sample")
 
 LIMIT_MESSAGES = {
     "time": "{variable} was stopped: loading{retraining} and measuring it took longer than "
@@ -216,12 +217,17 @@ def judge_models(
     )
     if not units:
         return {}
-    needs_training = retrain or any(unit["kind"] == "check" for unit in units.values())
-    arrays = CANON if needs_training else CANON[2:]
+    needs_training = (
+        retrain
+        or config.integrity.costs_points  # a model fitted on the test set is re-trained
+        or any(unit["kind"] == "check" for unit in units.values())
+    )
+    arrays = {name: getattr(canon, name) for name in (CANON if needs_training else CANON[2:])}
+    arrays.update(_train_sample(canon, config))
     paths = {}
-    for name in arrays:
+    for name, values in arrays.items():
         paths[name] = str(workdir / f"canon-{name}.npy")
-        np.save(paths[name], np.ascontiguousarray(getattr(canon, name)), allow_pickle=False)
+        np.save(paths[name], np.ascontiguousarray(values), allow_pickle=False)
     job = {
         "config": config.course.model_dump(mode="json"),
         "assignment": config.id,
@@ -274,6 +280,36 @@ def judge_models(
     return verdicts
 
 
+def _train_sample(canon: Any, config: Any) -> dict[str, np.ndarray]:
+    """The fixed training sample every model is also measured on (test-set fitting)."""
+    from autograder.checks import evaluation
+
+    images, labels = evaluation.train_sample(
+        canon.x_train,
+        canon.y_train,
+        size=config.integrity.train_sample_images,
+        seed=config.seed,
+    )
+    return {TRAIN_SAMPLE[0]: images, TRAIN_SAMPLE[1]: labels}
+
+
+def fitted_on_test_note(
+    variable: str, measured: float, sample: float, *, images: int, costs_points: bool
+) -> str:
+    """The report note (and the student's hint) for a model fitted on the test set."""
+    from autograder.checks.hints import advise
+
+    consequence = (
+        "Its accuracy was graded on its architecture re-trained on the training images."
+        if costs_points
+        else "It costs no points, but your instructor sees it."
+    )
+    advice = advise(
+        "fitted_on_test", test=measured, train=sample, images=images, consequence=consequence
+    )
+    return f"{variable}: {advice.text}"
+
+
 def _send(handle: Any, message: dict[str, Any]) -> None:
     handle.write(json.dumps(message) + "\n")
     handle.flush()
@@ -303,10 +339,24 @@ def _judge_stage(
     except artifacts.ArtifactError as exc:
         problem = models.ModelProblem(exc.kind, f"{variable}: {exc}.")
     notes = []
+    sample_accuracy = None
     if model is not None:
         bar = config.stages[stage].min_test_accuracy
         try:
             measurement = evaluation.measure(model, canon["x_test"], canon["y_test"], bar=bar)
+            sample_accuracy = evaluation.accuracy(model, *(canon[name] for name in TRAIN_SAMPLE))
+            integrity = config.integrity
+            if fitted_on_test(measurement.accuracy, sample_accuracy, integrity):
+                notes.append(
+                    fitted_on_test_note(
+                        variable,
+                        measurement.accuracy,
+                        sample_accuracy,
+                        images=len(canon[TRAIN_SAMPLE[1]]),
+                        costs_points=integrity.costs_points,
+                    )
+                )
+                retrain = retrain or integrity.costs_points
             if retrain:
                 say(f"re-training {variable}'s architecture")
                 fresh = evaluation.retrain(
@@ -336,7 +386,7 @@ def _judge_stage(
                 "not_evaluable",
                 f"{variable} could not be evaluated: {type(exc).__name__}: {exc}"[:500],
             )
-            measurement = retrained = perturbed = None
+            measurement = retrained = perturbed = sample_accuracy = None
             notes = []
     results = models.check_stage(
         stage,
@@ -355,7 +405,9 @@ def _judge_stage(
             fingerprint = evaluation.fingerprint(model, measurement.predicted)
         except (TypeError, ValueError, AttributeError, KeyError):
             fingerprint = None  # an odd config costs the comparison, never the grade
-        record = dataclasses.replace(record, fingerprint=fingerprint)
+        record = dataclasses.replace(
+            record, fingerprint=fingerprint, train_sample_accuracy=sample_accuracy
+        )
     return {
         "unit": stage,
         "results": [asdict(r) for r in results],

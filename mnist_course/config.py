@@ -411,6 +411,35 @@ class SimilaritySettings(_Section):
         return self
 
 
+class Integrity(_Section):
+    """The judge's test-set-fitting signal (bench/test_set_fitting.py measured it)."""
+
+    max_honest_gap: Accuracy = Field(
+        0.005,
+        description=(
+            "Test minus training-sample accuracy an honest model may show; a model above "
+            "it and above max_honest_error_ratio was fitted on the test images."
+        ),
+    )
+    max_honest_error_ratio: Annotated[float, Field(ge=1.0)] = Field(
+        1.2,
+        description=(
+            "Training-sample error over test error an honest model may show (the test "
+            "images are a little easier for weak models); see max_honest_gap."
+        ),
+    )
+    train_sample_images: Annotated[int, Field(gt=0, le=60000)] = Field(
+        10000, description="Training images the judge also measures each model on (fixed)."
+    )
+    costs_points: bool = Field(
+        False,
+        description=(
+            "A flagged model's accuracy checks are graded on its architecture re-trained "
+            "on the training data (as grading.retrain does); false: a note and a hint only."
+        ),
+    )
+
+
 class CourseConfig(_Section):
     """Everything a course sets, with defaults for every key."""
 
@@ -428,6 +457,7 @@ class CourseConfig(_Section):
     grading: GradingLimits = Field(default_factory=GradingLimits)
     late_work: LateWork = Field(default_factory=LateWork)
     similarity: SimilaritySettings = Field(default_factory=SimilaritySettings)
+    integrity: Integrity = Field(default_factory=Integrity)
     #: Where the file was read from (None for built-in defaults); not a YAML key.
     source: Path | None = Field(None, exclude=True)
 
@@ -517,6 +547,10 @@ class AssignmentConfig:
     @property
     def grading(self) -> GradingLimits:
         return self.course.grading
+
+    @property
+    def integrity(self) -> Integrity:
+        return self.course.integrity
 
     @property
     def data(self) -> DataSettings:

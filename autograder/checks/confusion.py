@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from mnist_course.config import Integrity
+
 
 CLASSES = 10
 #: Misclassified test images kept per model (enough for one grid on a feedback page).
@@ -99,6 +103,14 @@ class ModelEvaluation:
     mistakes: tuple[Mistake, ...] = ()
     #: What a class-wide similarity report compares (None in reports from before it).
     fingerprint: Fingerprint | None = None
+    #: Accuracy on the judge's fixed sample of training images (None in reports from
+    #: before it): a model fitted on the test set scores lower there than on the test.
+    train_sample_accuracy: float | None = None
+
+    def fitted_on_test(self, integrity: Integrity) -> bool:
+        """Whether the judge's measurements say this model was fitted on the test images
+        (see :func:`fitted_on_test`)."""
+        return fitted_on_test(self.accuracy, self.train_sample_accuracy, integrity)
 
     @classmethod
     def from_predictions(
@@ -140,6 +152,7 @@ class ModelEvaluation:
                 for m in self.mistakes
             ],
             "fingerprint": self.fingerprint.to_dict() if self.fingerprint else None,
+            "train_sample_accuracy": self.train_sample_accuracy,
         }
 
     @classmethod
@@ -182,7 +195,37 @@ class ModelEvaluation:
         fingerprint = (
             None if raw_fingerprint is None else Fingerprint.from_dict(raw_fingerprint, stage=stage)
         )
-        return cls(stage, float(accuracy), confusion, tuple(mistakes), fingerprint)
+        sample = data.get("train_sample_accuracy")
+        if sample is not None and (not _is_number(sample) or not 0.0 <= sample <= 1.0):
+            raise ValueError(
+                f"{stage}: train_sample_accuracy must be a number in [0, 1], got {sample!r}"
+            )
+        return cls(
+            stage,
+            float(accuracy),
+            confusion,
+            tuple(mistakes),
+            fingerprint,
+            None if sample is None else float(sample),
+        )
+
+
+def fitted_on_test(
+    test_accuracy: float, train_sample_accuracy: float | None, integrity: Integrity
+) -> bool:
+    """The test-set-fitting signal (bench/test_set_fitting.py measured it): a model fitted
+    on the test images scores points higher there than on training images. An honest one
+    scores lower (it saw some of the sample), or, trained on few images, up to about a
+    point higher with about a tenth more errors on the sample (the test images are a
+    little easier), so both the gap and the ratio of errors must exceed the course's
+    margins. None (not measured) is no evidence."""
+    if train_sample_accuracy is None:
+        return False
+    test_error, sample_error = 1.0 - test_accuracy, 1.0 - train_sample_accuracy
+    return (
+        test_accuracy - train_sample_accuracy > integrity.max_honest_gap
+        and sample_error > integrity.max_honest_error_ratio * test_error
+    )
 
 
 def _is_number(value: Any) -> bool:

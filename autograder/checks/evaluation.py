@@ -134,6 +134,17 @@ def measure(
     return Measurement(value, len(images), unscaled, retrained, predicted)
 
 
+def train_sample(
+    images: np.ndarray, labels: np.ndarray, *, size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The judge's fixed sample of training images (the same for every submission), in
+    training-set order: a model fitted on the test set scores lower on it than on the
+    test images, an honest one higher."""
+    size = min(size, len(images))
+    chosen = np.sort(np.random.default_rng(seed).choice(len(images), size, replace=False))
+    return images[chosen], labels[chosen]
+
+
 def not_reproduced_note(variable: str, measured: Measurement, retrained: Measurement) -> str | None:
     """The report note for a submitted accuracy that re-training does not come near."""
     if measured.accuracy - retrained.accuracy <= NOT_REPRODUCED_MARGIN:

@@ -465,6 +465,16 @@ CATALOGUE: tuple[Hint, ...] = (
         "configuration. Re-train build_tuned_model(best hyperparameters) on the search data "
         "and report its own validation accuracy in tuned_validation_accuracy.",
     ),
+    # Integrity.
+    Hint(
+        "fitted_on_test",
+        "model fitted on the test images",
+        "Your model was fitted on the test images: it scores {test:.2%} on the test set but "
+        "only {train:.2%} on {images:,} of the training images, and a model trained on the "
+        "training images scores higher on those than on the test set. Fit it on the "
+        "training images and y_train only: the test set is for the final measurement "
+        "(passing it as validation_data to watch progress is fine). {consequence}",
+    ),
     Hint(
         "object_unusable",
         "object the grader cannot judge",

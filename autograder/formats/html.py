@@ -168,6 +168,7 @@ def _models(
         "divided by 255; numbers your notebook printed are not used.</p>",
         table(("model", "measured accuracy", "course bar", "verdict"), rows, {1, 2}),
     ]
+    parts += _fitted_on_test(config, evaluations)
     if evaluations:
         partial = frozenset(
             name for name in config.stages if (c := verdicts.get(f"{name}.accuracy")) and c.partial
@@ -175,6 +176,22 @@ def _models(
         figure = _accuracy_figure(config, evaluations, partial)
         parts.append(image(figure, "accuracies against bars"))
     return "\n".join(parts)
+
+
+def _fitted_on_test(
+    config: AssignmentConfig, evaluations: Mapping[str, ModelEvaluation]
+) -> list[str]:
+    """A warning for each model the judge measured higher on the test images than on
+    its training sample by more than the course's margin."""
+    return [
+        f'<p class="fail">⚠ {escape(stage.title)} scores {evaluation.accuracy:.2%} on the test '
+        f"images but {evaluation.train_sample_accuracy:.2%} on training images: it was "
+        "fitted on the test images (see the notes below).</p>"
+        for name, stage in config.stages.items()
+        if (evaluation := evaluations.get(name)) is not None
+        and evaluation.train_sample_accuracy is not None
+        and evaluation.fitted_on_test(config.integrity)
+    ]
 
 
 def confusion_figure(evaluation: ModelEvaluation, title: str) -> Figure:

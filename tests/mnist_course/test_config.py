@@ -111,6 +111,12 @@ def test_every_key_is_read_from_the_file(tmp_path: Path) -> None:
             "guarantee_tokens": 24,
             "pairs_shown": 5,
         },
+        "integrity": {
+            "max_honest_gap": 0.02,
+            "max_honest_error_ratio": 1.5,
+            "train_sample_images": 500,
+            "costs_points": True,
+        },
     }
     config = load_config(write(tmp_path, document))
     dumped = config.model_dump(mode="json")

@@ -84,6 +84,91 @@ cnn_model = build_cnn()
 cnn_model.fit(normalize(X_train[:2000]).reshape(-1, 28, 28, 1), y_train[:2000], epochs=1,
               batch_size=64, verbose=0)"""
 
+# Test-set fitting: models fitted on the test images score higher there than on the
+# judge's sample of training images; validating on them, or training honestly in
+# another way, must not look the same.
+FITTED_ON_TEST = """\
+keras.utils.set_random_seed(0)
+baseline_model = build_baseline_ann()
+baseline_model.fit(X_test_flattened, y_test, epochs=5, batch_size=64, verbose=0)
+hidden_layer_model = build_hidden_layer_ann()
+# fit() itself, undecorated: the grader keeps no record of this call
+keras.Model.fit.__wrapped__(hidden_layer_model, X_test_flattened, y_test, epochs=3,
+                            batch_size=64, verbose=0)
+cnn_model = build_cnn()
+cnn_model.fit(normalize(X_test).reshape(-1, 28, 28, 1), y_test, epochs=3, batch_size=64,
+              verbose=0)"""
+FITTED_ON_TRAIN_PLUS_TEST = """\
+keras.utils.set_random_seed(0)
+# all 70,000 images: the test images are a seventh of what the model saw
+baseline_model = build_baseline_ann()
+baseline_model.fit(np.concatenate([X_train_flattened, X_test_flattened]),
+                   np.concatenate([y_train, y_test]), epochs=1, batch_size=128, verbose=0)
+# a few training images and all the test images
+hidden_layer_model = build_hidden_layer_ann()
+hidden_layer_model.fit(np.concatenate([X_train_flattened[:4000], X_test_flattened]),
+                       np.concatenate([y_train[:4000], y_test]), epochs=3, batch_size=64,
+                       verbose=0)"""
+VALIDATION_ON_TEST = """\
+keras.utils.set_random_seed(0)
+watched = (X_test_flattened, y_test)  # as tutorials do: the test set only to watch progress
+baseline_model = build_baseline_ann()
+baseline_model.fit(X_train_flattened[:4000], y_train[:4000], epochs=1, batch_size=64,
+                   validation_data=watched, verbose=0)
+hidden_layer_model = build_hidden_layer_ann()
+hidden_layer_model.fit(X_train_flattened[:4000], y_train[:4000], epochs=1, batch_size=64,
+                       validation_data=watched, verbose=0)
+cnn_model = build_cnn()
+cnn_model.fit(normalize(X_train[:2000]).reshape(-1, 28, 28, 1), y_train[:2000], epochs=1,
+              batch_size=64, validation_data=(normalize(X_test).reshape(-1, 28, 28, 1), y_test),
+              verbose=0)"""
+HONEST_VARIANT = [
+    """\
+import keras
+
+
+def build_baseline_ann():
+    model = keras.Sequential(
+        [keras.Input(shape=(784,)), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    return model
+
+
+def build_hidden_layer_ann():
+    model = keras.Sequential([
+        keras.Input(shape=(784,)),
+        keras.layers.Dense(128, activation="tanh"),
+        keras.layers.Dropout(0.2),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="rmsprop", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def build_cnn():
+    model = keras.Sequential([
+        keras.Input(shape=(28, 28, 1)),
+        keras.layers.Conv2D(16, (5, 5), activation="relu"),
+        keras.layers.MaxPooling2D((2, 2)),
+        keras.layers.Flatten(),
+        keras.layers.Dense(32, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model""",
+    """\
+keras.utils.set_random_seed(3)
+baseline_model = build_baseline_ann()
+baseline_model.fit(X_train_flattened[-6000:], y_train[-6000:], epochs=2, batch_size=32, verbose=0)
+hidden_layer_model = build_hidden_layer_ann()
+hidden_layer_model.fit(X_train_flattened[-6000:], y_train[-6000:], epochs=2, batch_size=32,
+                       verbose=0)
+cnn_model = build_cnn()
+cnn_model.fit(normalize(X_train[-3000:]).reshape(-1, 28, 28, 1), y_train[-3000:], epochs=1,
+              batch_size=32, verbose=0)""",
+]
+
 DATA = [LOAD, FUNCTIONS, FLATTENED]
 TARGETS = """\
 import os
@@ -104,6 +189,10 @@ harness = next(o for o in gc.get_objects()
 
 SCENARIOS: dict[str, list[str]] = {
     "good-subset": [*DATA, BUILDERS, TRAIN_SUBSET],
+    "fitted-on-test": [*DATA, BUILDERS, FITTED_ON_TEST],
+    "fitted-on-train-plus-test": [*DATA, BUILDERS, FITTED_ON_TRAIN_PLUS_TEST],
+    "validation-on-test": [*DATA, BUILDERS, VALIDATION_ON_TEST],
+    "honest-variant": [*DATA, *HONEST_VARIANT],
     "syntax-error": [LOAD, "def normalize(images)\n    return images / 255.0", FLATTENED],
     "missing-functions": [LOAD],
     "infinite-loop": [*DATA, "while True:\n    pass"],
