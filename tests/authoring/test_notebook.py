@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
+import IPython.display
 import keras
 import nbformat
 import numpy as np
 import pytest
 import yaml
+from nbgrader.utils import determine_grade
 
 from authoring import cells
 from authoring.__main__ import main as generator_main
 from authoring.build import REGENERATE, build_notebook, drift, source_notebook_path
 from authoring.feedback import RedactHiddenTests
 from authoring.solutions import body_lines, module_constants, split_function
+from autograder import notebook as kernel_side
+from autograder.checks.evaluation import Measurement
 from mnist_course.assignments import get_spec
 from mnist_course.config import load_config
 from mnist_course.results import check_specs, grade_id_of
@@ -302,3 +307,98 @@ def test_redact_hidden_tests_keeps_a_failed_checks_box():
     kept, shortened = redacted.cells[0].outputs
     assert kept.traceback == box
     assert shortened.traceback == ["CheckFailed: below"]
+
+
+# Partial credit on the nbgrader path: the generated cell, run as ipykernel runs it, scored
+# by nbgrader's own determine_grade (what `nbgrader autograde` records for the cell).
+
+STEPS = {"accuracy": {"scale": "steps", "steps": [[0.9, 0.25], [0.91, 0.5]]}}
+
+
+@pytest.fixture
+def partial_config(tmp_path, monkeypatch):
+    """The kit's course.yaml with steps for every accuracy check, as the kernel reads it."""
+    raw = yaml.safe_load((REPO_ROOT / "course.yaml").read_text(encoding="utf-8"))
+    raw["grading"]["partial_credit"] = STEPS
+    path = tmp_path / "course.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    monkeypatch.setenv("COURSE_CONFIG", str(path))
+    monkeypatch.setitem(kernel_side._assignment, "id", DIGITS)
+    kernel_side._course.cache_clear()
+    yield load_config(path).assignment(DIGITS)
+    kernel_side._course.cache_clear()
+
+
+def _run_like_ipykernel(source: str, namespace: dict, monkeypatch) -> list:
+    """The outputs ipykernel records for a cell: a display_data per display(), the last
+    line's value as an execute_result (unless a ``;`` ends it), an exception as an error."""
+    outputs = []
+
+    def display(*objects: object) -> None:
+        for shown in objects:
+            data = {"text/plain": str(shown)}
+            if hasattr(shown, "_repr_html_"):
+                data["text/html"] = shown._repr_html_()
+            outputs.append(nbformat.v4.new_output("display_data", data=data))
+
+    monkeypatch.setattr(IPython.display, "display", display)
+    *body, last = ast.parse(source).body
+    try:
+        exec(compile(ast.Module(body, []), "<cell>", "exec"), namespace)
+        if isinstance(last, ast.Expr):
+            value = eval(compile(ast.Expression(last.value), "<cell>", "eval"), namespace)
+            if value is not None and not source.rstrip().endswith(";"):
+                data = {"text/plain": repr(value)}
+                outputs.append(nbformat.v4.new_output("execute_result", data=data))
+        else:
+            exec(compile(ast.Module([last], []), "<cell>", "exec"), namespace)
+    except Exception as exc:  # what the cell raised is its error output
+        traceback = exc._render_traceback_() if hasattr(exc, "_render_traceback_") else []
+        error = {"ename": type(exc).__name__, "evalue": str(exc), "traceback": traceback}
+        outputs.append(nbformat.v4.new_output("error", **error))
+    return outputs
+
+
+def _graded(config, accuracy: float, monkeypatch, grade_id: str = "check-baseline-accuracy"):
+    """The cell ``grade_id`` of ``config``'s notebook, run on a model the kernel measures
+    at ``accuracy``, with its outputs; and nbgrader's grade of it."""
+    cell = next(c for c in build_notebook(config).cells if c.id == grade_id)
+    measurement = Measurement(accuracy, 10000)
+    monkeypatch.setattr(kernel_side, "_measure", lambda stage, model, perturbed=False: measurement)
+    model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(10)])
+    namespace = {"check": kernel_side.check, "baseline_model": model}
+    cell.outputs = _run_like_ipykernel(cell.source, namespace, monkeypatch)
+    return cell, determine_grade(cell)
+
+
+def test_a_partial_credit_notebook_records_the_points_in_its_cells(partial_config):
+    by_id = {cell.id: cell for cell in build_notebook(partial_config).cells}
+    for stage in STAGES:
+        cell = by_id[grade_id_of(f"{stage}.accuracy")]
+        assert f'check("{stage}.accuracy", partial=True).points' in cell.source
+        assert "(up to 2 points, partial credit below the bar)" in cell.source
+    assert by_id["check-cnn-trained"].source.endswith('check("cnn.trained");')
+    assert "| 2 (partial credit) | hidden |" in by_id["introduction"].source
+
+
+@pytest.mark.parametrize(
+    ("accuracy", "expected", "output"),
+    [(0.905, 0.5, "execute_result"), (0.95, 2.0, "execute_result"), (0.85, 0.0, "error")],
+)
+def test_nbgrader_scores_the_hidden_cell_with_partial_credit(
+    partial_config, monkeypatch, accuracy, expected, output
+):
+    cell, (score, max_score) = _graded(partial_config, accuracy, monkeypatch)
+    assert (score, max_score) == (expected, 2.0)
+    assert [o.output_type for o in cell.outputs][-1] == output
+
+
+def test_without_partial_credit_the_hidden_cell_stays_all_or_nothing(kit_config, monkeypatch):
+    monkeypatch.setitem(kernel_side._assignment, "id", DIGITS)
+    monkeypatch.setenv("COURSE_CONFIG", str(REPO_ROOT / "course.yaml"))
+    kernel_side._course.cache_clear()
+    cell, grade = _graded(kit_config, 0.919, monkeypatch)
+    assert grade == (0.0, 2.0) and cell.outputs[-1].ename == "CheckFailed"
+    _, grade = _graded(kit_config, 0.92, monkeypatch)
+    assert grade == (2.0, 2.0)
+    kernel_side._course.cache_clear()

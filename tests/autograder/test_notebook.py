@@ -8,8 +8,10 @@ import re
 import keras
 import numpy as np
 import pytest
+import yaml
 
 from autograder import notebook
+from autograder.checks import evaluation
 from mnist_course.results import CheckResult
 
 
@@ -153,8 +155,64 @@ def test_a_pass_is_a_green_html_box(mnist):
     result = notebook.run_check(
         "data.load", {"X_train": x_train, "y_train": y_train, "X_test": x_test, "y_test": y_test}
     )
-    box = notebook.PassedBox(result)
+    box = notebook.ResultBox(result)
     assert str(box).startswith("✓ Data loaded") and "autograder-pass" in box._repr_html_()
+
+
+# Partial credit (grading.partial_credit): the same check, scored on a scale below the bar.
+
+
+@pytest.fixture
+def partial_credit(tmp_path, monkeypatch, helpers):
+    """The kit's course.yaml with a linear scale for every accuracy check."""
+    raw = yaml.safe_load((helpers.repo_root / "course.yaml").read_text(encoding="utf-8"))
+    raw["grading"]["partial_credit"] = {"accuracy": {"scale": "linear"}}
+    path = tmp_path / "course.yaml"
+    path.write_text(yaml.safe_dump(raw), encoding="utf-8")
+    monkeypatch.setenv("COURSE_CONFIG", str(path))
+    notebook._course.cache_clear()
+
+
+def _measured(monkeypatch, accuracy: float) -> None:
+    """The kernel's measurement of every model, made ``accuracy`` (no training needed)."""
+    measurement = evaluation.Measurement(accuracy, 10000)
+    monkeypatch.setattr(notebook, "_measure", lambda stage, model, perturbed=False: measurement)
+
+
+def test_a_partly_scored_check_is_a_box_when_the_cell_records_its_points(
+    partial_credit, monkeypatch, helpers, capsys
+):
+    _measured(monkeypatch, 0.9)
+    names = {"baseline_model": helpers.baseline()}
+    result = notebook.check("baseline.accuracy", names, partial=True)
+    assert result.partial and result.points == 1.9
+    shown = capsys.readouterr().out  # outside IPython, display() prints the plain text
+    assert shown.startswith(
+        "◐ Baseline ANN (no hidden layer): test accuracy reaches the bar (1.9/2)"
+    )
+    assert "Partial credit: 1.9 / 2 points on a linear scale" in " ".join(shown.split())
+    box = notebook.ResultBox(result)._repr_html_()
+    assert "autograder-partial" in box and "#c80" in box
+
+
+def test_a_partly_scored_check_raises_where_the_cell_would_not_record_its_points(
+    partial_credit, monkeypatch, helpers
+):
+    """A test cell generated before partial credit was switched on ends without the
+    points: raising keeps nbgrader from giving it all of them."""
+    _measured(monkeypatch, 0.9)
+    with pytest.raises(notebook.CheckFailed) as failed:
+        notebook.check("baseline.accuracy", {"baseline_model": helpers.baseline()})
+    head = re.sub(r"\x1b\[[0-9;]*m", "", failed.value._render_traceback_()[0])
+    assert head.startswith("◐ ") and head.endswith("(1.9/2)")
+
+
+def test_nothing_scored_still_raises_with_partial(partial_credit, monkeypatch, helpers):
+    _measured(monkeypatch, 0.45)
+    with pytest.raises(notebook.CheckFailed, match="at or below the floor of 50.00%"):
+        notebook.check("baseline.accuracy", {"baseline_model": helpers.baseline()}, partial=True)
+    with pytest.raises(notebook.CheckFailed, match="Not written yet"):
+        notebook.check("baseline.accuracy", {}, partial=True)
 
 
 KERNEL_CELLS = [
