@@ -1,5 +1,7 @@
 """Deployment recipes: the Gradescope zip's run_autograder in a simulated /autograder
-(a fake grader command instead of TensorFlow) and the Classroom workflow's wiring."""
+(a fake grader command instead of TensorFlow, a fake cgroup folder and /proc/meminfo for
+the container's memory and CPUs), the Autograder Settings derived from course.yaml, and
+the Classroom workflow's wiring."""
 
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import pytest
 import yaml
 
 from autograder import deploy
-from mnist_course.config import load_config, parse_config
+from mnist_course.config import ConfigError, load_config, parse_config
 from mnist_course.data import MNIST_FILES
 
 SCHEMA = json.loads(
@@ -32,6 +34,11 @@ args = sys.argv[1:]
 Path(os.environ["FAKE_LOG"]).write_text(json.dumps(
     {{"args": args, "cwd": os.getcwd(), "mnist": os.environ.get("MNIST_DATA")}}))
 mode = os.environ.get("FAKE_MODE", "ok")
+if mode == "killed":
+    os.kill(os.getpid(), 9)
+if mode == "oom":  # the kernel killed a process for the container's limit, then "ok"
+    Path(os.environ["AUTOGRADER_CGROUP"], "memory.events.local").write_text("oom 1\\noom_kill 1\\n")
+    mode = "ok"
 if mode == "crash":
     print("Traceback ...", file=sys.stderr)
     print("GradingError: MNIST data for grading is unavailable", file=sys.stderr)
@@ -64,7 +71,23 @@ def built(tmp_path: Path, data_dir: Path) -> Path:
 
 
 @pytest.fixture
-def layout(tmp_path: Path, built: Path, monkeypatch) -> Path:
+def cgroup(tmp_path: Path, monkeypatch) -> Path:
+    """The container's cgroup (v2) and /proc/meminfo, as run_autograder reads them: 16 GiB
+    and no CPU quota, whatever the machine running the tests has."""
+    folder = tmp_path / "cgroup"
+    folder.mkdir()
+    (folder / "memory.max").write_text(f"{16 * 2**30}\n")
+    (folder / "cpu.max").write_text("max 100000\n")
+    (folder / "memory.events.local").write_text("oom 0\noom_kill 0\n")
+    meminfo = tmp_path / "meminfo"
+    meminfo.write_text(f"MemTotal:       {32 * 2**20} kB\nMemFree:        1000 kB\n")
+    monkeypatch.setenv("AUTOGRADER_CGROUP", str(folder))
+    monkeypatch.setenv("AUTOGRADER_MEMINFO", str(meminfo))
+    return folder
+
+
+@pytest.fixture
+def layout(tmp_path: Path, built: Path, cgroup: Path, monkeypatch) -> Path:
     """/autograder as Gradescope lays it out: the zip in source/, the student's files in
     submission/, and a fake grader command."""
     root = tmp_path / "autograder"
@@ -183,6 +206,112 @@ def test_missing_grader_command_is_an_error(layout, monkeypatch):
     assert code == 1 and "not installed" in results["extra_data"]["error"]
 
 
+def test_settings_follow_course_yaml_and_reach_the_printout_the_readme_and_the_check(
+    tmp_path, data_dir, capsys
+):
+    default = deploy.gradescope_settings(parse_config({}))
+    lowered = deploy.gradescope_settings(parse_config({"grading": {"memory_mb": 2048}}))
+    assert lowered.needed_memory_mb < default.needed_memory_mb - 4000
+    assert lowered.memory_gb < default.memory_gb
+    # Enough in whichever unit Gradescope means by GB, and more than student code may hold.
+    assert default.memory_gb * 1e9 >= default.needed_memory_mb * 2**20 > 6144 * 2**20
+    assert default.cpus >= 1 and default.min_cpus <= default.cpus
+    longer = deploy.gradescope_settings(parse_config({"grading": {"submission_timeout_s": 1500}}))
+    assert longer.grading_timeout_s - default.grading_timeout_s == 600
+    assert longer.timeout_min * 60 >= longer.grading_timeout_s + deploy.RESULT_MARGIN_S
+    capsys.readouterr()
+    path = deploy.gradescope(
+        tmp_path / "z.zip",
+        config=parse_config({"grading": {"memory_mb": 2048}}),
+        data_dir=data_dir,
+        assignment="mnist_digits",
+    )
+    printed = capsys.readouterr().out
+    with zipfile.ZipFile(path) as archive:
+        readme = archive.read("README.md").decode()
+        recorded = json.loads(archive.read("deploy.json"))["gradescope"]
+    assert lowered.describe() in printed and lowered.describe() in readme
+    assert f"Memory:  at least {lowered.memory_gb:g} GB" in printed
+    assert recorded == {
+        "memory_gb": lowered.memory_gb,
+        "needed_memory_mb": lowered.needed_memory_mb,
+        "cpus": lowered.cpus,
+        "min_cpus": lowered.min_cpus,
+        "timeout_min": lowered.timeout_min,
+        "grading_timeout_s": lowered.grading_timeout_s,
+    }
+
+
+def test_a_timeout_above_gradescopes_maximum_is_refused_naming_the_key():
+    with pytest.raises(deploy.DeployError, match=r"grading.submission_timeout_s.*40"):
+        deploy.gradescope_settings(parse_config({"grading": {"submission_timeout_s": 2300}}))
+
+
+def test_nonsense_memory_in_course_yaml_names_file_and_key(tmp_path, data_dir):
+    course = tmp_path / "course.yaml"
+    course.write_text("grading:\n  memory_mb: lots\n")
+    with pytest.raises(ConfigError, match=r"(?s)course.yaml.*grading.memory_mb.*integer"):
+        deploy.gradescope(tmp_path / "z.zip", config_path=course, data_dir=data_dir)
+
+
+@pytest.mark.parametrize(
+    ("files", "memory"),
+    [
+        ({"memory.max": f"{768 * 2**20}"}, 768),  # Gradescope's default, cgroup v2
+        ({"memory.max": "max"}, 2048),  # no cgroup limit: the machine's MemTotal
+        ({"memory/memory.limit_in_bytes": f"{3 * 2**30}"}, 2048),  # cgroup v1, MemTotal lower
+        ({"memory/memory.limit_in_bytes": f"{3 * 2**30}", "meminfo": 2**24}, 3072),
+    ],
+)
+def test_too_little_memory_is_an_error_naming_the_setting(layout, cgroup, tmp_path, files, memory):
+    (cgroup / "memory.max").unlink()
+    (tmp_path / "meminfo").write_text(f"MemTotal: {files.pop('meminfo', 2**21)} kB\n")
+    for name, text in files.items():
+        (cgroup / name).parent.mkdir(exist_ok=True)
+        (cgroup / name).write_text(text + "\n")
+    (layout / "submission" / "mnist_digits.ipynb").write_text("{}")
+    code, results = _run(layout)
+    needed = deploy.gradescope_settings(parse_config({}))
+    error = results["extra_data"]["error"]
+    assert code == 1 and "score" not in results and results["tests"] == []
+    assert f"this container has {memory} MB" in error
+    assert f"Autograder Settings on Gradescope to at least {needed.memory_gb:g} GB" in error
+    assert "raise Memory in the assignment's" in error
+    assert "not your score" in results["output"]
+    assert not (tmp_path / "fake.json").exists()  # the grader never started
+
+
+def test_too_few_cpus_is_an_error_naming_the_setting(layout, cgroup, tmp_path):
+    (cgroup / "cpu.max").write_text("10000 100000\n")  # a tenth of a CPU
+    (layout / "submission" / "mnist_digits.ipynb").write_text("{}")
+    code, results = _run(layout)
+    assert code == 1 and "score" not in results
+    assert "has 0.1: raise CPU in the assignment's" in results["extra_data"]["error"]
+    assert not (tmp_path / "fake.json").exists()
+
+
+@pytest.mark.parametrize("mode", ["oom", "killed"])
+def test_running_out_of_memory_during_grading_is_an_error_not_the_students_score(layout, mode):
+    """The kernel killed a process for the container's limit (the grader then reported on
+    what was left), or killed the grader itself."""
+    (layout / "submission" / "mnist_digits.ipynb").write_text("{}")
+    code, results = _run(layout, mode)
+    error = results["extra_data"]["error"]
+    assert code == 1 and "score" not in results and results["tests"] == []
+    assert "memory limit" in error and "raise Memory" in error
+
+
+def test_run_autograder_prints_the_settings_it_needs(layout):
+    (layout / "submission" / "mnist_digits.ipynb").write_text("{}")
+    done = subprocess.run(
+        [sys.executable, str(layout / "source" / "run_autograder")],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    settings = deploy.gradescope_settings(parse_config({}))
+    assert done.returncode == 0
+    assert f"Timeout >= {settings.timeout_min} minutes" in done.stdout
+
+
 def test_unsandboxed_deployment_passes_the_flag(tmp_path, data_dir):
     path = deploy.gradescope(
         tmp_path / "z.zip",
@@ -235,3 +364,5 @@ def test_classroom_workflow_wires_the_grader_output_to_the_reporter(tmp_path):
     }
     assert steps.index(install) < steps.index(grade) < steps.index(reporter)
     assert workflow["permissions"]["checks"] == "write"
+    header = path.read_text().split("\nname:")[0]
+    assert "Students can edit this file" in header and "autograder grade-all" in header
