@@ -197,15 +197,7 @@ def write_class_files(
 ) -> None:
     """grades.csv and class.json of ``results``, with each graded one's lateness worked
     out now (so a new deadline or extension needs a re-run, not a regrade)."""
-    late = lateness.assess_class(
-        (
-            (result.submission, result.report.score, result.report.max_score)
-            for result in results
-            if result.graded
-        ),
-        config,
-        submission_times=submission_times,
-    )
+    late = lateness.assess_class(results, config, submission_times=submission_times)
     write_grades_csv(target / GRADES_FILE, results, late)
     write_class_json(target / CLASS_FILE, results, late)
 

@@ -66,15 +66,7 @@ def write_scores(
         assignment: source_test_cells(course_dir, config, assignment)
         for assignment in {result.submission.assignment for result in results if result.graded}
     }
-    late = lateness.assess_class(
-        (
-            (result.submission, result.report.score, result.report.max_score)
-            for result in results
-            if result.graded
-        ),
-        config,
-        submission_times=submission_times,
-    )
+    late = lateness.assess_class(results, config, submission_times=submission_times)
     written = 0
     with Gradebook(f"sqlite:///{database}") as gradebook:
         for result in results:

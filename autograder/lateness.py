@@ -30,7 +30,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 from mnist_course.config import ConfigError, CourseConfig, LatePolicy
 
 if TYPE_CHECKING:
-    from autograder.reports import Submission
+    from autograder.reports import Result, Submission
 
 #: Where a submission time came from, in the order they are tried.
 TimeSource = Literal["timestamp.txt", "csv", "mtime"]
@@ -234,12 +234,13 @@ def submission_time(
 
 
 def assess_class(
-    entries: Iterable[tuple[Submission, float, float]],
+    results: Iterable[Result],
     config: CourseConfig,
     *,
     submission_times: str | os.PathLike[str] | None = None,
 ) -> dict[Submission, Lateness]:
-    """Lateness of every graded (submission, raw score, max score). Extensions and the
+    """Lateness of every graded one of ``results`` (the others have no score to lose
+    points from). Extensions and the
     submission-times CSV come from course.yaml's late_work (``submission_times`` wins);
     a submission of an assignment without a due time is never late."""
     extensions_file = config.course_path(config.late_work.extensions)
@@ -251,7 +252,10 @@ def assess_class(
     )
     times = read_submission_times(times_file) if times_file else {}
     assessed = {}
-    for submission, raw, maximum in entries:
+    for result in results:
+        if not result.graded:
+            continue
+        submission, raw, maximum = result.submission, result.report.score, result.report.max_score
         due = config.assignments[submission.assignment].due
         extended = (submission.student, submission.assignment) in extensions
         if extended:
