@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from autograder import batch, progress
+from autograder import batch, lateness, progress
 from autograder import gradebook as nbgrader_gradebook
 from autograder.formats import github, gradescope, html, junit, table
 from autograder.formats import json as json_format
@@ -115,23 +114,22 @@ def grade(
     return report
 
 
-def _late_scores(class_file: Path) -> dict[tuple[str, str], str]:
-    """ " (late 3 h: -1.5 = 10.5)" for each late submission in the class.json just written."""
+def _late_scores(
+    results: list[batch.Result],
+    config: CourseConfig,
+    submission_times: str | os.PathLike[str] | None,
+) -> dict[batch.Submission, str]:
+    """ " (late 3 h: -1.5 = 10.5)" for each late submission, worked out as the class files
+    were (the same function, the same files)."""
     from autograder.exports import describe_late
 
-    found: dict[tuple[str, str], str] = {}
-    try:
-        results = json.loads(class_file.read_text(encoding="utf-8"))["results"]
-        for item in results:
-            record = item.get("late")
-            if record and record["seconds_late"] > 0:
-                found[(item["student"], item["assignment"])] = (
-                    f" (late {describe_late(record['seconds_late'])}: -{record['penalty']:g}"
-                    f" = {record['final_score']:g})"
-                )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return {}  # the table then shows raw scores; grades.csv has the final ones
-    return found
+    late = lateness.assess_class(results, config, submission_times=submission_times)
+    return {
+        submission: f" (late {describe_late(record.seconds_late)}: -{record.penalty:g}"
+        f" = {record.final_score:g})"
+        for submission, record in late.items()
+        if record.seconds_late > 0
+    }
 
 
 def grade_all(
@@ -169,11 +167,10 @@ def grade_all(
     )
     names = [one_line(result.submission.student) for result in results]  # from the folder
     width = max(len(name) for name in names)
-    late = _late_scores(Path(output) / batch.CLASS_FILE)
+    late = _late_scores(results, config, submission_times)
     for name, result in zip(names, results, strict=True):
         score = (
-            f"{result.report.score:g}/{result.report.max_score:g}"
-            + late.get((result.submission.student, result.submission.assignment), "")
+            f"{result.report.score:g}/{result.report.max_score:g}" + late.get(result.submission, "")
             if result.graded
             else f"NOT GRADED: {one_line(result.error)[:300]}"
         )

@@ -5,6 +5,7 @@ class files and the class report carry."""
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from datetime import UTC, datetime, timedelta, timezone
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder import analytics, batch, cli, lateness
+from autograder import analytics, batch, cli, commands, lateness
 from autograder.grader import GradingError
 from autograder.reports import GradeReport
 from mnist_course.config import ConfigError, LatePolicy, load_config, parse_config
@@ -230,6 +231,18 @@ def test_grades_csv_and_class_json_carry_raw_lateness_penalty_and_final(late_cla
     late = {item["student"]: item["late"] for item in whole["results"]}
     assert late["bob"]["final_score"] == 3.0 and late["carol"]["extended"] is True
     assert late["dave"] is None
+
+
+def test_the_grade_all_table_marks_late_rows_as_the_class_files_do(late_class, monkeypatch):
+    out, results, config = late_class
+    monkeypatch.setattr(commands, "load_config", lambda path: config)
+    monkeypatch.setattr(commands.batch, "grade_all", lambda *args, **kwargs: results)
+    stream = io.StringIO()
+    commands.grade_all("submitted", output=out, quiet=True, stream=stream)
+    rows = {line.split()[0]: line for line in stream.getvalue().splitlines() if line.strip()}
+    assert rows["bob"].endswith("4/10 (late 1 s: -1 = 3)"), rows["bob"]
+    assert rows["alice"].endswith("4/10") and rows["carol"].endswith("4/10")  # extension
+    assert "NOT GRADED" in rows["dave"]
 
 
 def test_a_new_deadline_changes_no_grading_hash() -> None:
