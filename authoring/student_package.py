@@ -47,6 +47,7 @@ STUDENT_MODULES = (
     "arrays.py",
     "artifacts.py",
     "checks",
+    "families",
     "formats/__init__.py",
     "formats/text.py",
     "notebook.py",

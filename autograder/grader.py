@@ -12,19 +12,18 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autograder import artifacts, executor, judge
-from autograder.arrays import ArraySummary
+from autograder import artifacts, executor, families, judge
 from autograder.checks import data as data_checks
-from autograder.checks import extensions, models
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import advise
+from autograder.families.base import Canon, ExportContext
 from autograder.reports import GradeReport
 from mnist_course.config import (
     MAX_NOTEBOOK_BYTES,
@@ -36,7 +35,7 @@ from mnist_course.config import (
     load_config,
 )
 from mnist_course.data import MNIST_FILES, MnistDataError, encode_idx, load_mnist, resolve_folder
-from mnist_course.results import CheckResult, fail_all, is_test_cell, spec_for
+from mnist_course.results import CheckResult, fail_all, is_test_cell
 from mnist_course.spec import Check
 
 MAX_NOTES = 8
@@ -67,16 +66,6 @@ class GradingOptions:
     cell_timeout_s: float | None = None
     #: As root on a machine without Linux namespaces, run student code anyway.
     allow_unsandboxed: bool = False
-
-
-@dataclass(frozen=True)
-class Canon:
-    """The grader's own copy of MNIST."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
 
 
 class SubmissionUnreadable(ValueError):
@@ -152,150 +141,6 @@ def _cell_notes(cells: list[dict[str, Any]]) -> list[str]:
     return notes
 
 
-def _summary(raw: Any) -> ArraySummary | None:
-    try:
-        return ArraySummary.from_dict(raw)
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class _Exported:
-    """What the sandbox exported, read without trusting it: ``entry(name)`` is always a
-    dict, ``folder`` a descriptor of the export folder, whose file names are the grader's
-    own (from the spec), never names from the manifest."""
-
-    manifest: Mapping[str, Any]
-    folder: int
-    probe: np.ndarray
-    canon: Canon
-    config: AssignmentConfig
-
-    def entry(self, name: str) -> dict[str, Any]:
-        exports = self.manifest.get("exports")
-        value = exports.get(name) if isinstance(exports, dict) else None
-        return value if isinstance(value, dict) else {}
-
-    def summary(self, name: str) -> ArraySummary | None:
-        return _summary(self.entry(name).get("summary"))
-
-    def function_output(self, name: str) -> tuple[np.ndarray | None, str | None]:
-        """What function ``name`` returned for the probe images, or why there is nothing."""
-        entry = self.entry(name)
-        error = entry.get("error") if entry else "it was not called"
-        output = None
-        if error is None:
-            try:
-                output = artifacts.read_array(Path(f"{name}.npy"), folder=self.folder)
-            except artifacts.ArtifactError as exc:
-                error = str(exc)
-        return output, None if error is None else str(error)[:500]
-
-    def array(self, name: str) -> data_checks.ArrayEvidence | None:
-        summary = self.summary(name)
-        if summary is None:
-            return None
-        try:
-            head = artifacts.read_array(Path(f"{name}_head.npy"), folder=self.folder)
-        except artifacts.ArtifactError:
-            head = None
-        return data_checks.ArrayEvidence(summary, head)
-
-
-def _trusted_load(check: Check, exported: _Exported) -> CheckResult:
-    loaded = {name: exported.summary(name) for name in check.reads}
-    return data_checks.check_load(loaded, config=exported.config, check_id=check.id)
-
-
-def _trusted_normalize(check: Check, exported: _Exported) -> CheckResult:
-    output, error = exported.function_output(check.reads[0])
-    return data_checks.check_normalize(
-        exported.probe, output, error=error, config=exported.config, check_id=check.id
-    )
-
-
-def _trusted_flatten(check: Check, exported: _Exported) -> CheckResult:
-    output, error = exported.function_output(check.reads[0])
-    train, test = check.reads[1:]
-    canon = exported.canon
-    return data_checks.check_flatten(
-        exported.probe,
-        output,
-        error=error,
-        flattened={name: exported.array(name) for name in (train, test)},
-        expected_heads={
-            train: canon.x_train[: data_checks.HEAD_ROWS],
-            test: canon.x_test[: data_checks.HEAD_ROWS],
-        },
-        config=exported.config,
-        check_id=check.id,
-    )
-
-
-def _trusted_search(check: Check, exported: _Exported) -> CheckResult:
-    search = extensions.Search.from_export(exported.entry(check.reads[0]))
-    return extensions.check_tuning_search(search, config=exported.config)
-
-
-def _trusted_validation(check: Check, exported: _Exported) -> CheckResult:
-    heads = [exported.array(name) for name in check.reads]
-    problem = next(
-        (f"{name} is not defined." for name, head in zip(check.reads, heads, strict=True)
-         if head is None),
-        None,
-    )  # fmt: skip
-    x_head, y_head = (None if head is None else head.head for head in heads)
-    canon = exported.canon
-    searched = tuple(
-        fingerprint
-        for name in exported.config.spec.names("tuner")
-        for fingerprint in extensions.Search.from_export(exported.entry(name)).validation
-    )
-    return extensions.check_tuning_validation(
-        x_head,
-        y_head,
-        index=extensions.ImageIndex(canon.x_train, canon.x_test),
-        train_labels=canon.y_train,
-        config=exported.config,
-        problem=problem,
-        searched=searched,
-    )
-
-
-#: The trusted side of each judge family that needs no Keras (the stage judges, and those
-#: in judge.CHECK_JUDGES, run in the model judge's child process, see autograder.judge).
-TRUSTED_JUDGES: dict[str, Callable[[Check, _Exported], CheckResult]] = {
-    "data.load": _trusted_load,
-    "data.normalize": _trusted_normalize,
-    "data.flatten": _trusted_flatten,
-    "tuning.search": _trusted_search,
-    "tuning.validation": _trusted_validation,
-}
-
-
-def _unit_context(check: Check, exported: _Exported, files: Mapping[str, Any]) -> dict[str, Any]:
-    """What the judge's child needs for ``check`` besides the export folder: why its
-    model file is missing, the trials and the reported number (all untrusted)."""
-    name = check.reads[0]
-    entry = exported.entry(name)
-    context: dict[str, Any] = {}
-    if entry.get("error"):
-        context["problem"] = f"{str(entry['error'])[:400]}."
-    elif name not in files:
-        context["problem"] = f"{name} is not defined after running the notebook."
-    if check.judge == "tuning.reproduced":
-        reported = exported.entry(check.reads[1]).get("value")
-        context["reported"] = (
-            float(reported) if isinstance(reported, int | float) and reported == reported else None
-        )
-        trials = extensions.Search.from_export(exported.entry(check.reads[2])).trials
-        context["trials"] = [
-            {"hyperparameters": dict(trial.hyperparameters), "score": trial.score}
-            for trial in trials
-        ]
-    return context
-
-
 def _judge(
     manifest: dict[str, Any],
     out: int,
@@ -310,44 +155,26 @@ def _judge(
 ) -> list[CheckResult]:
     """All checks from the exported artifacts (every read validated), in the spec's order;
     report notes are appended to ``notes``, the trusted evaluations of the models to
-    ``evaluations``. The models are judged in the judge's child process (see
-    :mod:`autograder.judge`)."""
-    exported = _Exported(manifest, out, probe, canon, config)
+    ``evaluations``. Each check's family judges it: here, or in the model judge's child
+    process (see :mod:`autograder.judge`)."""
     cell_errors = tuple(note.partition(": ")[2] for note in _cell_notes(manifest.get("cells", [])))
     first_error = f" The first failing cell said: {cell_errors[0]}" if cell_errors else ""
+    exported = ExportContext(manifest, out, probe, canon, config, first_error)
     by_id: dict[str, CheckResult] = {}
+    keras_checks: dict[str, list[Check]] = {}
     for check in config.spec.checks:
-        if check.judge in TRUSTED_JUDGES:
-            by_id[check.id] = TRUSTED_JUDGES[check.judge](check, exported)
-
-    files = manifest.get("files") if isinstance(manifest.get("files"), dict) else {}
-    judged_stages = {check.stage for check in config.spec.checks if check.stage is not None}
-    problems: dict[str, models.ModelProblem] = {}
-    jobs: dict[str, dict[str, Any]] = {}
-    evidence = {}
-    for stage in config.spec.stages:
-        if stage.id not in judged_stages:
-            continue
-        info = exported.entry(stage.variable)
-        evidence[stage.id] = models.training_evidence(info, manifest)
-        if info.get("error"):
-            problems[stage.id] = models.ModelProblem("unusable", f"{str(info['error'])[:400]}.")
-        elif stage.variable not in files:
-            problems[stage.id] = models.ModelProblem(
-                "missing",
-                f"{stage.variable} is not defined after running the notebook.{first_error}",
-            )
+        judge_of_check = families.judge_of(check)
+        if judge_of_check.trusted is not None:
+            by_id[check.id] = judge_of_check.trusted(exported, check)
         else:
-            jobs[stage.id] = asdict(evidence[stage.id])
-    keras_checks = {
-        check.id: _unit_context(check, exported, files)
-        for check in config.spec.checks
-        if check.judge in judge.CHECK_JUDGES
-    }
+            keras_checks.setdefault(families.family_of(check).name, []).append(check)
+    work = {name: families.families()[name].model_work for name in keras_checks}
+    units = [
+        unit for name, checks in keras_checks.items() for unit in work[name].plan(exported, checks)
+    ]
     try:
         verdicts = judge.judge_models(
-            jobs,
-            checks=keras_checks,
+            [unit for unit in units if unit.job is not None],
             folder=out,
             canon=canon,
             config=config,
@@ -357,32 +184,16 @@ def _judge(
         )
     except judge.JudgeError as exc:
         raise GradingError(f"{exc}; the submission was not graded") from None
-    for stage_id in evidence:
-        verdict = verdicts.get(stage_id)
+    for unit in units:
+        verdict = verdicts.get(unit.key)
         if verdict is not None and verdict.results:
-            stage_results = list(verdict.results)
+            results = verdict.results
             notes += verdict.notes
             evaluations += [verdict.evaluation] if verdict.evaluation else []
         else:
-            problem = (
-                models.ModelProblem("too_large", verdict.stopped)
-                if verdict is not None and verdict.stopped
-                else problems[stage_id]
-            )
-            stage_results = models.check_stage(
-                stage_id, None, None, config=config, problem=problem, evidence=evidence[stage_id]
-            )
-        by_id.update((result.id, result) for result in stage_results)
-    for check_id in keras_checks:
-        verdict = verdicts.get(judge.CHECK_UNIT + check_id)
-        if verdict is not None and verdict.results:
-            by_id[check_id] = verdict.results[0]
-        else:
-            stopped = verdict.stopped if verdict is not None else "it was not judged"
-            name = config.spec.check(check_id).reads[0]
-            by_id[check_id] = spec_for(check_id, config).failed(
-                stopped, advise("object_unusable", name=name)
-            )
+            stopped = verdict.stopped if verdict is not None else None
+            results = work[unit.family].unjudged(exported, unit, stopped)
+        by_id.update((result.id, result) for result in results)
     return [by_id[check.id] for check in config.spec.checks]
 
 

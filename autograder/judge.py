@@ -14,7 +14,6 @@ lines to the descriptor the job names.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import os
 import resource
@@ -24,13 +23,15 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from autograder.checks.confusion import ModelEvaluation, fitted_on_test
+from autograder import families
+from autograder.checks.confusion import ModelEvaluation
+from autograder.families.base import CANON_ARRAYS, TRAIN_SAMPLE, ChildContext, Unit, UnitVerdict
 from mnist_course.results import CheckResult
 
 #: Address space of the judge's child (TensorFlow alone maps about 2 GiB); the course's
@@ -46,8 +47,6 @@ MEASURE_TIMEOUT_S = 300
 RETRAIN_TIMEOUT_S = 1800
 #: Exit status of a child that caught MemoryError.
 _OUT_OF_MEMORY = 3
-CANON = ("x_train", "y_train", "x_test", "y_test")
-TRAIN_SAMPLE = ("x_train_sample", "y_train_sample")
 
 LIMIT_MESSAGES = {
     "time": "{variable} was stopped: loading{retraining} and measuring it took longer than "
@@ -64,16 +63,6 @@ CAUSE = (
 
 class JudgeError(RuntimeError):
     """The judge itself failed for a reason that is not the model."""
-
-
-@dataclass(frozen=True)
-class StageVerdict:
-    """A stage's three check results and its report notes, or the limit that stopped it."""
-
-    results: tuple[CheckResult, ...] = ()
-    notes: tuple[str, ...] = ()
-    stopped: str | None = None  # a student-facing reason, when the child was stopped
-    evaluation: ModelEvaluation | None = None  # the trusted measurement's details
 
 
 def limit_reason(limit: str, variable: str, *, retrain: bool, how: str = "") -> str:
@@ -188,12 +177,8 @@ class _Child:
         self.stderr.close()
 
 
-#: The key of a non-stage check's unit of work (stage units are keyed by the stage id).
-CHECK_UNIT = "check:"
-
-
 def judge_models(
-    stages: dict[str, dict[str, Any]],
+    units: list[Unit],
     *,
     folder: int,
     canon: Any,
@@ -201,28 +186,22 @@ def judge_models(
     retrain: bool,
     workdir: Path,
     progress: Callable[[str], None],
-    checks: dict[str, dict[str, Any]] | None = None,
-) -> dict[str, StageVerdict]:
-    """Verdicts for ``stages`` (stage -> its TrainingEvidence as a dict) and for ``checks``
-    that need Keras but no stage (check id -> what its judge reads besides the export
-    folder), judged from the .keras files in the export ``folder``. Stage verdicts are
-    keyed by stage, check verdicts by ``CHECK_UNIT + id``. JudgeError when the judge
-    cannot work at all."""
-    units: dict[str, dict[str, Any]] = {
-        stage: {"kind": "stage", "evidence": evidence} for stage, evidence in stages.items()
-    }
-    units.update(
-        (CHECK_UNIT + check_id, {"kind": "check", "check": check_id, **context})
-        for check_id, context in (checks or {}).items()
-    )
+) -> dict[str, UnitVerdict]:
+    """Verdicts for the model-judge ``units`` the check families planned, judged by their
+    families in a child process from the .keras files in the export ``folder``, keyed by
+    unit. A unit whose child hit a limit gets a verdict that says which, and a fresh child
+    judges the rest. JudgeError when the judge cannot work at all."""
     if not units:
         return {}
+    by_key = {unit.key: unit for unit in units}
+    work = families.families()
     needs_training = (
         retrain
         or config.integrity.costs_points  # a model fitted on the test set is re-trained
-        or any(unit["kind"] == "check" for unit in units.values())
+        or any(work[unit.family].model_work.trains for unit in units)
     )
-    arrays = {name: getattr(canon, name) for name in (CANON if needs_training else CANON[2:])}
+    names = CANON_ARRAYS if needs_training else CANON_ARRAYS[2:]
+    arrays = {name: getattr(canon, name) for name in names}
     arrays.update(_train_sample(canon, config))
     paths = {}
     for name, values in arrays.items():
@@ -236,10 +215,11 @@ def judge_models(
         "workdir": str(workdir),
     }
     timeout = MEASURE_TIMEOUT_S + (RETRAIN_TIMEOUT_S if needs_training else 0)
-    pending = list(units)
-    verdicts: dict[str, StageVerdict] = {}
+    pending = list(by_key)
+    verdicts: dict[str, UnitVerdict] = {}
     while pending:
-        child = _Child({**job, "units": {key: units[key] for key in pending}}, folder, workdir)
+        sent = [asdict(by_key[key]) for key in pending]
+        child = _Child({**job, "units": sent}, folder, workdir)
         try:
             ready = child.next(START_TIMEOUT_S)
             if not isinstance(ready, dict) or not ready.get("ready"):
@@ -255,7 +235,7 @@ def judge_models(
                     pending.pop(0)
                     results = tuple(CheckResult(**r) for r in message["results"])
                     evaluation = message.get("evaluation")
-                    verdicts[key] = StageVerdict(
+                    verdicts[key] = UnitVerdict(
                         results,
                         tuple(message.get("notes", ())),
                         evaluation=ModelEvaluation.from_dict(evaluation) if evaluation else None,
@@ -264,15 +244,10 @@ def judge_models(
                 if isinstance(message, dict) and message.get("unit") != key:
                     raise JudgeError(f"the model judge answered for {message.get('unit')!r}")
                 how = "time" if message == "time" else child.how_it_ended()
-                unit = units[key]
-                variable = (
-                    config.spec.stage(key).variable
-                    if unit["kind"] == "stage"
-                    else config.spec.check(unit["check"]).reads[0]
-                )
                 limit = how if how in LIMIT_MESSAGES else "crash"
+                variable = by_key[key].variable
                 reason = limit_reason(limit, variable, retrain=needs_training, how=how)
-                verdicts[key] = StageVerdict(stopped=reason)
+                verdicts[key] = UnitVerdict(stopped=reason)
                 pending.pop(0)
                 break  # a fresh child for the rest
         finally:
@@ -293,206 +268,9 @@ def _train_sample(canon: Any, config: Any) -> dict[str, np.ndarray]:
     return {TRAIN_SAMPLE[0]: images, TRAIN_SAMPLE[1]: labels}
 
 
-def fitted_on_test_note(
-    variable: str, measured: float, sample: float, *, images: int, costs_points: bool
-) -> str:
-    """The report note (and the student's hint) for a model fitted on the test set."""
-    from autograder.checks.hints import advise
-
-    consequence = (
-        "Its accuracy was graded on its architecture re-trained on the training images."
-        if costs_points
-        else "It costs no points, but your instructor sees it."
-    )
-    advice = advise(
-        "fitted_on_test", test=measured, train=sample, images=images, consequence=consequence
-    )
-    return f"{variable}: {advice.text}"
-
-
 def _send(handle: Any, message: dict[str, Any]) -> None:
     handle.write(json.dumps(message) + "\n")
     handle.flush()
-
-
-def _judge_stage(
-    stage: str,
-    evidence: dict[str, Any],
-    *,
-    folder: int,
-    canon: dict[str, np.ndarray],
-    config: Any,
-    retrain: bool,
-    workdir: Path,
-    say: Callable[[str], None],
-) -> dict[str, Any]:
-    """In the child: one model's three checks and notes, as a message."""
-    from autograder import artifacts
-    from autograder.checks import evaluation, models
-
-    variable = config.spec.stage(stage).variable
-    model, problem, measurement, retrained, perturbed = None, None, None, None, None
-    retrained_model = None
-    say(f"checking {variable}")
-    try:
-        model = artifacts.load_model(Path(f"{variable}.keras"), workdir, folder=folder)
-    except artifacts.ArtifactError as exc:
-        problem = models.ModelProblem(exc.kind, f"{variable}: {exc}.")
-    notes = []
-    sample_accuracy = None
-    if model is not None:
-        bar = config.stages[stage].min_test_accuracy
-        try:
-            measurement = evaluation.measure(model, canon["x_test"], canon["y_test"], bar=bar)
-            sample_accuracy = evaluation.accuracy(model, *(canon[name] for name in TRAIN_SAMPLE))
-            integrity = config.integrity
-            if fitted_on_test(measurement.accuracy, sample_accuracy, integrity):
-                notes.append(
-                    fitted_on_test_note(
-                        variable,
-                        measurement.accuracy,
-                        sample_accuracy,
-                        images=len(canon[TRAIN_SAMPLE[1]]),
-                        costs_points=integrity.costs_points,
-                    )
-                )
-                retrain = retrain or integrity.costs_points
-            if retrain:
-                say(f"re-training {variable}'s architecture")
-                fresh = evaluation.retrain(
-                    model, canon["x_train"], canon["y_train"], stage=stage, config=config
-                )
-                retrained_model = fresh
-                retrained = evaluation.measure(
-                    fresh, canon["x_test"], canon["y_test"], bar=bar, retrained=True
-                )
-                note = evaluation.not_reproduced_note(variable, measurement, retrained)
-                notes += [note] if note else []
-            if any(check.judge == "stage.perturbed" for check in config.spec.checks_of(stage)):
-                say(f"measuring {variable} on rotated, shifted and zoomed digits")
-                bar = config.stages[stage].min_perturbed_accuracy or 0.0
-                perturbed = evaluation.measure(
-                    retrained_model if retrain else model,
-                    _perturbed(canon, config.seed),
-                    canon["y_test"],
-                    bar=bar,
-                )
-        except MemoryError:
-            raise
-        except Exception as exc:  # a loaded model can still fail on real inputs
-            if type(exc).__name__ == "ResourceExhaustedError":  # TensorFlow's MemoryError
-                raise MemoryError from exc
-            problem = models.ModelProblem(
-                "not_evaluable",
-                f"{variable} could not be evaluated: {type(exc).__name__}: {exc}"[:500],
-            )
-            measurement = retrained = perturbed = sample_accuracy = None
-            notes = []
-    results = models.check_stage(
-        stage,
-        model,
-        measurement,
-        config=config,
-        graded=retrained if retrain else None,
-        problem=problem,
-        evidence=models.TrainingEvidence.from_dict(evidence),
-        perturbed=perturbed,
-    )
-    record = None
-    if model is not None and measurement is not None and measurement.predicted is not None:
-        record = ModelEvaluation.from_predictions(stage, measurement.predicted, canon["y_test"])
-        try:  # of the submitted model, never a re-trained one
-            fingerprint = evaluation.fingerprint(model, measurement.predicted)
-        except (TypeError, ValueError, AttributeError, KeyError):
-            fingerprint = None  # an odd config costs the comparison, never the grade
-        record = dataclasses.replace(
-            record, fingerprint=fingerprint, train_sample_accuracy=sample_accuracy
-        )
-    return {
-        "unit": stage,
-        "results": [asdict(r) for r in results],
-        "notes": notes,
-        "evaluation": record.to_dict() if record else None,
-    }
-
-
-_perturbed_sets: dict[int, np.ndarray] = {}
-
-
-def _perturbed(canon: dict[str, np.ndarray], seed: int) -> np.ndarray:
-    """The grader's perturbed test set (made once per child)."""
-    from mnist_course import perturbation
-
-    if seed not in _perturbed_sets:
-        _perturbed_sets[seed] = perturbation.perturbed_test_set(canon["x_test"], seed=seed)
-    return _perturbed_sets[seed]
-
-
-#: Judge families that need Keras but no stage: the child judges them from a model file.
-CHECK_JUDGES = frozenset({"augmentation.layers", "augmentation.behaviour", "tuning.reproduced"})
-
-
-def _judge_check(
-    unit: dict[str, Any],
-    *,
-    folder: int,
-    canon: dict[str, np.ndarray],
-    config: Any,
-    workdir: Path,
-    say: Callable[[str], None],
-) -> dict[str, Any]:
-    """In the child: one check that needs Keras but no stage (the augmentation block, the
-    re-training of a tuned configuration), as a message."""
-    from autograder import artifacts
-    from autograder.checks import extensions
-    from mnist_course import tuning
-
-    check = config.spec.check(unit["check"])
-    if check.judge not in CHECK_JUDGES:
-        raise ValueError(f"the judge has no child-side judge for {check.judge!r}")
-    name = check.reads[0]
-    model, problem = None, unit.get("problem")
-    if problem is None:
-        try:
-            model = artifacts.load_model(Path(f"{name}.keras"), workdir, folder=folder)
-        except artifacts.ArtifactError as exc:
-            problem = f"{name}: {exc}."
-    try:
-        if check.judge == "augmentation.layers":
-            result = extensions.check_augmentation_layers(model, config=config, problem=problem)
-        elif check.judge == "augmentation.behaviour":
-            images = extensions.augmentation_images(canon["x_test"])
-            result = extensions.check_augmentation_behaviour(
-                model, images, config=config, problem=problem
-            )
-        else:  # tuning.reproduced
-            result = extensions.judge_reproduced(
-                model,
-                unit.get("reported"),
-                tuning.trials_from_export(unit.get("trials")),
-                canon["x_train"],
-                canon["y_train"],
-                config=config,
-                problem=problem,
-                progress=say,
-            )
-    except MemoryError:
-        raise
-    except ValueError as exc:
-        result = _failed_check(check.id, name, config, f"{name} could not be judged: {exc}"[:500])
-    except Exception as exc:  # a loaded model can still fail on real inputs
-        if type(exc).__name__ == "ResourceExhaustedError":
-            raise MemoryError from exc
-        message = f"{name} could not be judged: {type(exc).__name__}: {exc}"[:500]
-        result = _failed_check(check.id, name, config, message)
-    return {"unit": CHECK_UNIT + check.id, "results": [asdict(result)], "notes": []}
-
-
-def _failed_check(check_id: str, name: str, config: Any, message: str) -> CheckResult:
-    from autograder.checks.hints import advise
-    from mnist_course.results import spec_for
-
-    return spec_for(check_id, config).failed(message, advise("object_unusable", name=name))
 
 
 def main() -> int:
@@ -506,21 +284,27 @@ def main() -> int:
     config = CourseConfig.model_validate(job["config"]).assignment(job["assignment"])
     canon = {name: np.load(path, allow_pickle=False) for name, path in job["canon"].items()}
     _send(results, {"ready": True})
-    for key, unit in job["units"].items():
-        common = {
-            "folder": job["folder"],
-            "canon": canon,
-            "config": config,
-            "workdir": Path(job["workdir"]),
-            "say": lambda text: _send(results, {"progress": text}),
-        }
+    context = ChildContext(
+        folder=job["folder"],
+        canon=canon,
+        config=config,
+        workdir=Path(job["workdir"]),
+        retrain=job["retrain"],
+        say=lambda text: _send(results, {"progress": text}),
+    )
+    for sent in job["units"]:
+        unit = Unit(**{**sent, "checks": tuple(sent["checks"])})
         try:
-            if unit["kind"] == "stage":
-                message = _judge_stage(key, unit["evidence"], retrain=job["retrain"], **common)
-            else:
-                message = _judge_check(unit, **common)
+            verdict = families.families()[unit.family].model_work.judge(context, unit)
         except MemoryError:
             os._exit(_OUT_OF_MEMORY)
+        record = verdict.evaluation
+        message = {
+            "unit": unit.key,
+            "results": [asdict(result) for result in verdict.results],
+            "notes": list(verdict.notes),
+            "evaluation": record.to_dict() if record else None,
+        }
         _send(results, message)
     return 0
 

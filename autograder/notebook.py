@@ -28,13 +28,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from autograder.arrays import HEAD_ROWS, ArraySummary
-from autograder.checks import data as data_checks
-from autograder.checks import evaluation, extensions, models
+from autograder import families
+from autograder.checks import models
 from autograder.checks.hints import advise
-from mnist_course import tuning
+from autograder.families.base import NotebookContext
 from mnist_course.config import AssignmentConfig, CourseConfig, load_config
-from mnist_course.data import load_mnist
 from mnist_course.results import CheckResult, spec_for
 
 if TYPE_CHECKING:
@@ -78,17 +76,17 @@ def _find_assignment(check_id: str) -> None:
             return
 
 
-@functools.cache
-def _canonical_test_set() -> tuple[np.ndarray, np.ndarray]:
-    (_, _), (x_test, y_test) = load_mnist(config=_config())
-    return x_test, y_test
+def _context() -> NotebookContext:
+    """This kernel's context for the families' notebook judges: the assignment's settings
+    and the kit's copy of MNIST, loaded once per course file and assignment."""
+    course, assignment = _course(), _assignment["id"]
+    kept = _contexts.get(assignment)
+    if kept is None or kept[0] is not course:  # course.yaml was read again
+        kept = _contexts[assignment] = (course, NotebookContext(course.assignment(assignment)))
+    return kept[1]
 
 
-@functools.cache
-def _canonical_heads() -> dict[str, np.ndarray]:
-    (x_train, _), (x_test, _) = load_mnist(config=_config())
-    train, test = data_checks.flattened_names(_config())
-    return {train: x_train[:HEAD_ROWS], test: x_test[:HEAD_ROWS]}
+_contexts: dict[str | None, tuple[CourseConfig, NotebookContext]] = {}
 
 
 def start_notebook(assignment: str | None = None) -> None:
@@ -250,18 +248,16 @@ def arguments(check_id: str) -> tuple[str, ...]:
 
 
 def _judge(check_id: str, values: list[object]) -> CheckResult:
-    """The check's verdict on ``values`` (None where a name is missing)."""
+    """The check's verdict on ``values`` (None where a name is missing), by its family."""
     check = _config().spec.check(check_id)
-    judge = NOTEBOOK_JUDGES[check.judge]
-    return judge(check.stage, *values) if check.stage is not None else judge(*values)
+    return families.judge_of(check).notebook(_context(), check, values)
 
 
 def _required(check_id: str) -> tuple[str, ...]:
-    """The names without which ``check_id`` is "not written yet". The model checks also
-    read ``X_test, y_test`` but measure on the kit's own copy, so those are optional."""
+    """The names without which ``check_id`` is "not written yet" (a model check also
+    reads ``X_test, y_test``, but measures on the kit's own copy: those are optional)."""
     check = _config().spec.check(check_id)
-    measured = check.stage is not None and check.judge != "stage.structure"
-    return check.reads[:1] if measured else check.reads
+    return check.reads[: families.judge_of(check).required]
 
 
 def _not_written(result: CheckResult, missing: list[str]) -> CheckResult:
@@ -304,51 +300,23 @@ def check(
     return _report(run_check(check_id, namespace), partial=partial)
 
 
-def _judge_data(*arrays: object) -> CheckResult:
-    names = data_checks.loaded_names(_config())
-    summaries = {name: None if value is None else ArraySummary.of(value)
-                 for name, value in zip(names, arrays, strict=True)}  # fmt: skip
-    return data_checks.check_load(summaries, config=_config())
+def _checked(check_id: str, *values: object) -> CheckResult:
+    """Report ``check_id``'s verdict on ``values``, the names it reads in their order."""
+    _find_assignment(check_id)
+    return _report(_judge(check_id, list(values)))
+
+
+# What the test cells of earlier releases call, by name (today's call check("<id>")).
 
 
 def check_data(X_train, y_train, X_test, y_test) -> CheckResult:  # noqa: N803 - contract names
     """The four arrays are MNIST exactly as load_mnist() returns it."""
-    return _report(_judge_data(X_train, y_train, X_test, y_test))
-
-
-def _call(function: Callable[[np.ndarray], object], probe: np.ndarray
-          ) -> tuple[object, str | None]:  # fmt: skip
-    if not callable(function):
-        return None, "it is not a function"
-    try:
-        return function(probe.copy()), None
-    except Exception as exc:  # the student's function may raise anything
-        return None, f"{type(exc).__name__}: {exc}"
-
-
-def _judge_normalize(normalize: Callable[[np.ndarray], object]) -> CheckResult:
-    probe = data_checks.probe_images(_canonical_test_set()[0])
-    output, error = _call(normalize, probe)
-    return data_checks.check_normalize(probe, output, error=error, config=_config())
+    return _checked("data.load", X_train, y_train, X_test, y_test)
 
 
 def check_normalize(normalize: Callable[[np.ndarray], object]) -> CheckResult:
     """normalize() on images the grader chooses returns them divided by 255."""
-    return _report(_judge_normalize(normalize))
-
-
-def _judge_flatten(flatten: Callable[[np.ndarray], object], *arrays: object) -> CheckResult:
-    probe = data_checks.probe_images(_canonical_test_set()[0])
-    output, error = _call(flatten, probe)
-    names = data_checks.flattened_names(_config())
-    flattened = {
-        name: None if value is None else data_checks.ArrayEvidence.of(value)
-        for name, value in zip(names, arrays, strict=True)
-    }
-    return data_checks.check_flatten(
-        probe, output, error=error, flattened=flattened,
-        expected_heads=_canonical_heads(), config=_config(),
-    )  # fmt: skip
+    return _checked("data.normalize", normalize)
 
 
 def check_flatten(
@@ -357,23 +325,7 @@ def check_flatten(
     X_test_flattened: np.ndarray,  # noqa: N803
 ) -> CheckResult:
     """flatten() and the two flattened arrays have one 784-value row per image."""
-    return _report(_judge_flatten(flatten, X_train_flattened, X_test_flattened))
-
-
-def _measure(stage: str, model: keras.Model, *, perturbed: bool = False) -> evaluation.Measurement:
-    """Accuracy on the kit's own copy of the test set (``perturbed``: on the grader's
-    rotated, shifted and zoomed copy of it, against that bar).
-
-    The test cells name the notebook's ``X_test, y_test`` so they read naturally,
-    but those are the student's variables: a notebook that trimmed or relabelled
-    them must not be able to raise its own score, so they are not used here.
-    """
-    settings = _config().stages[stage]
-    x_test, y_test = _canonical_test_set()
-    if perturbed:
-        bar = settings.min_perturbed_accuracy or 0.0
-        return evaluation.measure(model, _perturbed_test_set(_config().seed), y_test, bar=bar)
-    return evaluation.measure(model, x_test, y_test, bar=settings.min_test_accuracy)
+    return _checked("data.flatten", flatten, X_train_flattened, X_test_flattened)
 
 
 def check_model_structure(stage: str, model: keras.Model) -> CheckResult:
@@ -381,177 +333,11 @@ def check_model_structure(stage: str, model: keras.Model) -> CheckResult:
     return _report(models.check_structure(stage, model, config=_config()))
 
 
-def _judge_builder(stage: str, builder: Callable[[], keras.Model] | None) -> CheckResult:
-    """The architecture of a new model from the stage's builder, which this calls itself,
-    so a builder still raising the release's NotImplementedError is "not written yet"."""
-    name = _config().spec.stage(stage).builder
-    if builder is None:
-        return models.check_structure(stage, None, config=_config())
-    if not callable(builder):
-        problem = models.ModelProblem("missing", f"{name} is not a function.")
-        return models.check_structure(stage, None, config=_config(), problem=problem)
-    try:
-        model = builder()
-    except NotImplementedError:
-        spec = spec_for(f"{stage}.structure", _config())
-        advice = advise("not_written_yet", function=name)
-        return spec.failed(f"{name}() is not written yet.", advice)
-    except Exception as exc:  # the student's builder may raise anything
-        problem = models.ModelProblem("unusable", f"{name}() raised {type(exc).__name__}: {exc}")
-        return models.check_structure(stage, None, config=_config(), problem=problem)
-    return models.check_structure(stage, model, config=_config())
-
-
-def _judged(
-    stage: str, model: keras.Model | None, y_test: object, *, perturbed: bool = False
-) -> dict[str, object]:
-    """Measurement (``perturbed``: on the perturbed test set), problem and architecture
-    verdict of a live model, for the checks."""
-    if model is None:
-        return {"measurement": None, "problem": None, "evidence": None, "structure": None}
-    try:
-        measurement, problem = _measure(stage, model, perturbed=perturbed), None
-    except (ValueError, AttributeError, TypeError) as exc:
-        measurement = None
-        problem = models.ModelProblem("not_evaluable", f"The model could not be evaluated: {exc}.")
-    steps = getattr(getattr(model, "optimizer", None), "iterations", None)
-    evidence = models.TrainingEvidence(
-        optimizer_steps=int(np.asarray(steps)) if steps is not None else None,
-        loss=str(getattr(model, "loss", None)),
-        labels_one_hot=np.asarray(y_test).ndim == 2,
-    )
-    structure = models.check_structure(stage, model, config=_config())
-    return {
-        "measurement": measurement,
-        "problem": problem,
-        "evidence": evidence,
-        "structure": structure,
-    }
-
-
-def _judge_trained(stage: str, model: keras.Model | None, X_test, y_test) -> CheckResult:  # noqa: N803
-    judged = _judged(stage, model, y_test)
-    measurement = judged.pop("measurement")
-    return models.check_trained(stage, measurement, config=_config(), **judged)
-
-
-def _judge_accuracy(stage: str, model: keras.Model | None, X_test, y_test) -> CheckResult:  # noqa: N803
-    judged = _judged(stage, model, y_test)
-    measurement = judged.pop("measurement")
-    return models.check_accuracy(stage, measurement, config=_config(), **judged)
-
-
 def check_model_trained(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
     """The model classifies the test images far better than chance."""
-    return _report(_judge_trained(stage, model, X_test, y_test))
+    return _checked(f"{stage}.trained", model, X_test, y_test)
 
 
 def check_accuracy(stage: str, model: keras.Model, X_test, y_test) -> CheckResult:  # noqa: N803
     """Test accuracy, computed from the raw test images the canonical way, reaches the bar."""
-    return _report(_judge_accuracy(stage, model, X_test, y_test))
-
-
-def _build_block(builder: object) -> tuple[object | None, str | None]:
-    """The augmentation block ``builder`` returns, or why there is none."""
-    if builder is None:
-        return None, None
-    if not callable(builder):
-        return None, f"build_augmentation is a {type(builder).__name__}, not a function."
-    try:
-        return builder(), None
-    except Exception as exc:  # the student's function may raise anything
-        return None, f"build_augmentation() raised {type(exc).__name__}: {exc}"
-
-
-def _judge_augmentation_layers(builder: object) -> CheckResult:
-    block, problem = _build_block(builder)
-    return extensions.check_augmentation_layers(block, config=_config(), problem=problem)
-
-
-def _judge_augmentation_behaviour(builder: object) -> CheckResult:
-    block, problem = _build_block(builder)
-    images = extensions.augmentation_images(_canonical_test_set()[0])
-    return extensions.check_augmentation_behaviour(block, images, config=_config(), problem=problem)
-
-
-@functools.cache
-def _perturbed_test_set(seed: int) -> np.ndarray:
-    from mnist_course import perturbation
-
-    return perturbation.perturbed_test_set(_canonical_test_set()[0], seed=seed)
-
-
-def _judge_perturbed(stage: str, model: keras.Model | None, X_test, y_test) -> CheckResult:  # noqa: N803
-    judged = _judged(stage, model, y_test, perturbed=True)
-    measurement = judged.pop("measurement")
-    return models.check_perturbed(stage, measurement, config=_config(), **judged)
-
-
-def _live_search(tuner: object) -> extensions.Search:
-    if tuner is None:
-        return extensions.Search(defined=False)
-    keras_tuner = sys.modules.get("keras_tuner")
-    if keras_tuner is None or not isinstance(tuner, keras_tuner.Tuner):
-        return extensions.Search(error=f"tuner is a {type(tuner).__name__}, not a KerasTuner tuner")
-    objective = getattr(tuner.oracle.objective, "name", "")
-    trials = tuning.trials_from_export(tuning.trials_of(tuner))
-    return extensions.Search(trials, str(objective))
-
-
-def _judge_search(tuner: object) -> CheckResult:
-    return extensions.check_tuning_search(_live_search(tuner), config=_config())
-
-
-def _judge_validation(X_val: object, y_val: object) -> CheckResult:  # noqa: N803
-    _, y_train = _canonical_training_set()
-    heads = [None if value is None else np.asarray(value)[:HEAD_ROWS] for value in (X_val, y_val)]
-    return extensions.check_tuning_validation(
-        heads[0],
-        heads[1],
-        index=_image_index(),
-        train_labels=y_train,
-        config=_config(),
-    )
-
-
-@functools.cache
-def _canonical_training_set() -> tuple[np.ndarray, np.ndarray]:
-    """The kit's own training images and labels (loaded once per kernel)."""
-    (x_train, y_train), _ = load_mnist(config=_config())
-    return x_train, y_train
-
-
-@functools.cache
-def _image_index() -> extensions.ImageIndex:
-    return extensions.ImageIndex(_canonical_training_set()[0], _canonical_test_set()[0])
-
-
-def _judge_reproduced(model: keras.Model | None, reported: object, tuner: object) -> CheckResult:
-    numeric = isinstance(reported, int | float) and not isinstance(reported, bool)
-    x_train, y_train = _canonical_training_set()
-    return extensions.judge_reproduced(
-        model,
-        float(reported) if numeric else None,
-        _live_search(tuner).trials,
-        x_train,
-        y_train,
-        config=_config(),
-        problem="tuned_model is not defined." if model is None else None,
-    )
-
-
-#: The notebook side of each judge family: live objects in, the shared check's result out.
-NOTEBOOK_JUDGES: dict[str, Callable[..., CheckResult]] = {
-    "data.load": _judge_data,
-    "data.normalize": _judge_normalize,
-    "data.flatten": _judge_flatten,
-    "stage.structure": _judge_builder,
-    "stage.trained": _judge_trained,
-    "stage.accuracy": _judge_accuracy,
-    "stage.perturbed": _judge_perturbed,
-    "augmentation.layers": _judge_augmentation_layers,
-    "augmentation.behaviour": _judge_augmentation_behaviour,
-    "tuning.search": _judge_search,
-    "tuning.validation": _judge_validation,
-    "tuning.reproduced": _judge_reproduced,
-}
+    return _checked(f"{stage}.accuracy", model, X_test, y_test)

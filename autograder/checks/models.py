@@ -408,29 +408,3 @@ def check_perturbed(
         advice = advise("not_robust")
     failed = spec.failed(f"{measured} is below the bar of {bar:.2%}.", advice)
     return _with_partial_credit(failed, measurement.accuracy, bar, config)
-
-
-def check_stage(
-    stage: str,
-    model: keras.Model | None,
-    measurement: Measurement | None,
-    *,
-    config: AssignmentConfig,
-    graded: Measurement | None = None,
-    problem: ModelProblem | str | None = None,
-    evidence: TrainingEvidence | None = None,
-    perturbed: Measurement | None = None,
-) -> tuple[CheckResult, ...]:
-    """A stage's checks, in the spec's order: architecture, trained, accuracy and, where
-    the spec has it, accuracy on the perturbed test set (``perturbed``). ``graded`` is
-    the measurement the bar applies to when it is not ``measurement`` (a re-trained
-    copy's); the architecture verdict explains a model that could not be measured."""
-    structure = check_structure(stage, model, config=config, problem=problem)
-    judged = {"config": config, "problem": problem, "evidence": evidence, "structure": structure}
-    by_judge = {
-        "stage.structure": lambda: structure,
-        "stage.trained": lambda: check_trained(stage, measurement, **judged),
-        "stage.accuracy": lambda: check_accuracy(stage, graded or measurement, **judged),
-        "stage.perturbed": lambda: check_perturbed(stage, perturbed, **judged),
-    }
-    return tuple(by_judge[check.judge]() for check in config.spec.checks if check.stage == stage)

@@ -21,6 +21,7 @@ from authoring.feedback import RedactHiddenTests
 from authoring.solutions import body_lines, module_constants, split_function
 from autograder import notebook as kernel_side
 from autograder.checks.evaluation import Measurement
+from autograder.families.base import NotebookContext
 from mnist_course.assignments import get_spec
 from mnist_course.config import load_config
 from mnist_course.results import check_specs, grade_id_of
@@ -364,7 +365,9 @@ def _graded(config, accuracy: float, monkeypatch, grade_id: str = "check-baselin
     at ``accuracy``, with its outputs; and nbgrader's grade of it."""
     cell = next(c for c in build_notebook(config).cells if c.id == grade_id)
     measurement = Measurement(accuracy, 10000)
-    monkeypatch.setattr(kernel_side, "_measure", lambda stage, model, perturbed=False: measurement)
+    monkeypatch.setattr(
+        NotebookContext, "measure", lambda self, stage, model, perturbed=False: measurement
+    )
     model = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(10)])
     namespace = {"check": kernel_side.check, "baseline_model": model}
     cell.outputs = _run_like_ipykernel(cell.source, namespace, monkeypatch)

@@ -17,6 +17,7 @@ import pytest
 from autograder import analytics, judge
 from autograder.checks import evaluation, models
 from autograder.checks.confusion import ModelEvaluation, fitted_on_test
+from autograder.families.base import Unit
 from autograder.formats import html
 from autograder.reports import GradeReport
 from mnist_course.config import ConfigError, Integrity, parse_config
@@ -144,18 +145,20 @@ def test_the_judge_notes_a_model_fitted_on_the_test_set(tmp_path, canon, helpers
     config = config.model_copy(
         update={"integrity": config.integrity.model_copy(update={"costs_points": costs_points})}
     )
+    job = {"evidence": asdict(models.TrainingEvidence())}
+    ids = tuple(c.id for c in config.assignment("mnist_digits").spec.checks_of("hidden_layer"))
     folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     work = tmp_path / "work"
     work.mkdir()
     try:
         verdicts = judge.judge_models(
-            {"hidden_layer": asdict(models.TrainingEvidence())},
+            [Unit("stage:hidden_layer", "stage", "hidden_layer_model", ids, job)],
             folder=folder, canon=canon, config=config.assignment("mnist_digits"),
             retrain=False, workdir=work, progress=lambda text: None,
         )  # fmt: skip
     finally:
         os.close(folder)
-    verdict = verdicts["hidden_layer"]
+    verdict = verdicts["stage:hidden_layer"]
     record = verdict.evaluation
     assert record.train_sample_accuracy is not None
     assert record.accuracy - record.train_sample_accuracy > 0.05, record

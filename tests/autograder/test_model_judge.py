@@ -13,6 +13,7 @@ import pytest
 
 from autograder import judge
 from autograder.checks import evaluation, models
+from autograder.families.base import Unit
 from autograder.grader import GradingError
 
 
@@ -56,15 +57,21 @@ def canon(mnist):
     )
 
 
+def _stage_unit(config, stage: str) -> Unit:
+    """The unit the stage family plans for a model with no training clues."""
+    job = {"evidence": asdict(models.TrainingEvidence())}
+    ids = tuple(check.id for check in config.spec.checks_of(stage))
+    return Unit(f"stage:{stage}", "stage", config.spec.stage(stage).variable, ids, job)
+
+
 def _judge(tmp_path, canon, helpers, stages, **kwargs):
     folder = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
     work = tmp_path / "work"
     work.mkdir(exist_ok=True)
-    evidence = asdict(models.TrainingEvidence())
     said: list[str] = []
     try:
         return judge.judge_models(
-            {stage: evidence for stage in stages},
+            [_stage_unit(helpers.assignment_config(), stage) for stage in stages],
             folder=folder,
             canon=canon,
             config=helpers.assignment_config(),
@@ -90,14 +97,14 @@ def test_a_model_over_the_time_limit_costs_only_its_own_checks(
     hidden_model.save(tmp_path / "hidden_layer_model.keras")
     monkeypatch.setattr(judge, "MEASURE_TIMEOUT_S", 2)
     verdicts, said = _judge(tmp_path, canon, helpers, ["baseline", "hidden_layer"])
-    assert verdicts["baseline"].results == (), verdicts["baseline"].results[0].message
-    assert "(time limit)" in verdicts["baseline"].stopped
-    assert "The model, not the grader, was the cause" in verdicts["baseline"].stopped
-    hidden = {result.id: result for result in verdicts["hidden_layer"].results}
+    assert verdicts["stage:baseline"].results == (), verdicts["stage:baseline"].results[0].message
+    assert "(time limit)" in verdicts["stage:baseline"].stopped
+    assert "The model, not the grader, was the cause" in verdicts["stage:baseline"].stopped
+    hidden = {result.id: result for result in verdicts["stage:hidden_layer"].results}
     assert hidden["hidden_layer.structure"].passed  # judged by a fresh child
     predicted = evaluation.predict_digits(hidden_model, canon.x_test)
     expected = evaluation.fingerprint(hidden_model, predicted)  # of the submitted model
-    assert verdicts["hidden_layer"].evaluation.fingerprint == expected
+    assert verdicts["stage:hidden_layer"].evaluation.fingerprint == expected
     assert "checking hidden_layer_model" in said
 
 

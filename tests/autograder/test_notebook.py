@@ -12,6 +12,7 @@ import yaml
 
 from autograder import notebook
 from autograder.checks import evaluation
+from autograder.families.base import NotebookContext
 from mnist_course.results import CheckResult
 
 
@@ -176,7 +177,9 @@ def partial_credit(tmp_path, monkeypatch, helpers):
 def _measured(monkeypatch, accuracy: float) -> None:
     """The kernel's measurement of every model, made ``accuracy`` (no training needed)."""
     measurement = evaluation.Measurement(accuracy, 10000)
-    monkeypatch.setattr(notebook, "_measure", lambda stage, model, perturbed=False: measurement)
+    monkeypatch.setattr(
+        NotebookContext, "measure", lambda self, stage, model, perturbed=False: measurement
+    )
 
 
 def test_a_partly_scored_check_is_a_box_when_the_cell_records_its_points(

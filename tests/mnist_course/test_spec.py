@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from autograder import harness
+from autograder import families, harness
 from autograder.checks import architectures
-from autograder.grader import TRUSTED_JUDGES
-from autograder.judge import CHECK_JUDGES
-from autograder.notebook import NOTEBOOK_JUDGES
+from autograder.families.base import Family, Judge
 from mnist_course import spec
 from mnist_course.assignments import all_specs
 from mnist_course.config import ConfigError, parse_config
@@ -75,11 +73,27 @@ def test_a_malformed_spec_fails_when_made_with_what_is_wrong(changes, message):
     assert message in str(error.value)
 
 
-def test_every_judge_family_has_a_trusted_and_a_notebook_side():
-    families = set(spec.Judge.__args__)
-    assert set(NOTEBOOK_JUDGES) == families
-    assert families == set(TRUSTED_JUDGES) | CHECK_JUDGES | spec.STAGE_JUDGES
+def test_every_judge_the_spec_names_has_a_family_module_with_both_sides():
+    named = set(spec.Judge.__args__)
+    declared = {
+        f"{name}.{kind}": judge
+        for name, family in families.families().items()
+        for kind, judge in family.judges.items()
+    }
+    assert set(declared) == named
+    for judge_name, judge in declared.items():
+        assert callable(judge.notebook), judge_name
+        if judge.runs_in == "model_judge":  # its family says how the child judges it
+            assert families.families()[judge_name.partition(".")[0]].model_work is not None
     assert set(architectures.ARCHITECTURES) == set(spec.Architecture.__args__)
+
+
+def test_a_family_whose_keras_judges_have_no_model_work_is_refused():
+    def notebook(context, check, values):
+        return None
+
+    with pytest.raises(ValueError, match="needs the family's model_work"):
+        Family("odd", {"kind": Judge(notebook)})
 
 
 def test_the_harness_names_no_notebook_variable():

@@ -10,10 +10,10 @@ from autograder.checks import evaluation
 from autograder.checks.models import (
     TrainingEvidence,
     check_accuracy,
-    check_stage,
     check_structure,
     check_trained,
 )
+from autograder.families.stage import check_stage
 from mnist_course.config import PartialCredit, parse_config
 
 SEED = 42
