@@ -14,7 +14,6 @@ lines to the descriptor the job names.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import resource
 import select
@@ -29,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from autograder import families
+from autograder import families, messages
 from autograder.checks.confusion import ModelEvaluation
-from autograder.families.base import CANON_ARRAYS, TRAIN_SAMPLE, ChildContext, Unit, UnitVerdict
+from autograder.families.base import CANON_ARRAYS, TRAIN_SAMPLE, ChildContext, UnitVerdict
+from autograder.messages import ModelUnit
 from mnist_course.results import CheckResult
 
 #: Address space of the judge's child (TensorFlow alone maps about 2 GiB); the course's
@@ -87,7 +87,8 @@ def _limit_resources() -> None:
 class _Child:
     """One judge process and the pipe its results come back on."""
 
-    def __init__(self, job: dict[str, Any], folder: int, workdir: Path) -> None:
+    def __init__(self, job: Callable[[int], messages.JudgeJob], folder: int, workdir: Path) -> None:
+        """Start a child on ``job``, made with the descriptor its results come back on."""
         from autograder import executor
 
         read_end, write_end = os.pipe()
@@ -117,14 +118,14 @@ class _Child:
             with contextlib.suppress(OSError):
                 Path(procs).write_text(str(self.process.pid))
         assert self.process.stdin is not None
-        payload = json.dumps({**job, "folder": folder, "results": write_end}).encode()
+        payload = job(write_end).encode().encode()
         try:
             self.process.stdin.write(payload)
             self.process.stdin.close()
         except OSError:
             pass  # it died at once; next() says so
 
-    def next(self, timeout: float) -> dict[str, Any] | str:
+    def next(self, timeout: float) -> messages.Message | str:
         """The next message, or why none came: 'time' or 'ended'."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self.buffer:
@@ -139,12 +140,9 @@ class _Child:
                 self.buffer += chunk
         line, _, self.buffer = self.buffer.partition(b"\n")
         try:
-            message = json.loads(line)
-        except ValueError:
-            raise JudgeError("the model judge sent a malformed result") from None
-        if not isinstance(message, dict):
-            raise JudgeError("the model judge sent a malformed result")
-        return message
+            return messages.decode_any(line, messages.JUDGE_MESSAGES)
+        except messages.MessageError as exc:
+            raise JudgeError(f"the model judge sent a malformed result ({exc})") from None
 
     def how_it_ended(self) -> str:
         """'memory' or a description of the exit, once the child has ended."""
@@ -178,7 +176,7 @@ class _Child:
 
 
 def judge_models(
-    units: list[Unit],
+    units: list[ModelUnit],
     *,
     folder: int,
     canon: Any,
@@ -207,42 +205,48 @@ def judge_models(
     for name, values in arrays.items():
         paths[name] = str(workdir / f"canon-{name}.npy")
         np.save(paths[name], np.ascontiguousarray(values), allow_pickle=False)
-    job = {
-        "config": config.course.model_dump(mode="json"),
-        "assignment": config.id,
-        "retrain": retrain,
-        "canon": paths,
-        "workdir": str(workdir),
-    }
+
+    def job(results: int) -> messages.JudgeJob:
+        """The job of a fresh child: the units still pending."""
+        return messages.JudgeJob(
+            config=config.course.model_dump(mode="json"),
+            assignment=config.id,
+            retrain=retrain,
+            canon=paths,
+            workdir=str(workdir),
+            folder=folder,
+            results=results,
+            units=[by_key[key] for key in pending],
+        )
+
     timeout = MEASURE_TIMEOUT_S + (RETRAIN_TIMEOUT_S if needs_training else 0)
     pending = list(by_key)
     verdicts: dict[str, UnitVerdict] = {}
     while pending:
-        sent = [asdict(by_key[key]) for key in pending]
-        child = _Child({**job, "units": sent}, folder, workdir)
+        child = _Child(job, folder, workdir)
         try:
             ready = child.next(START_TIMEOUT_S)
-            if not isinstance(ready, dict) or not ready.get("ready"):
+            if not isinstance(ready, messages.JudgeReady):
                 how = "it took too long" if ready == "time" else child.how_it_ended()
                 raise JudgeError(f"the model judge could not start ({how}): {child.stderr_tail()}")
             while pending:
                 key = pending[0]
                 message = child.next(timeout)
-                while isinstance(message, dict) and "progress" in message:
-                    progress(str(message["progress"]))
+                while isinstance(message, messages.JudgeProgress):
+                    progress(message.text)
                     message = child.next(timeout)
-                if isinstance(message, dict) and message.get("unit") == key:
+                if isinstance(message, messages.UnitReport) and message.unit == key:
                     pending.pop(0)
-                    results = tuple(CheckResult(**r) for r in message["results"])
-                    evaluation = message.get("evaluation")
+                    evaluation = message.evaluation
                     verdicts[key] = UnitVerdict(
-                        results,
-                        tuple(message.get("notes", ())),
+                        tuple(CheckResult(**result) for result in message.results),
+                        tuple(message.notes),
                         evaluation=ModelEvaluation.from_dict(evaluation) if evaluation else None,
                     )
                     continue
-                if isinstance(message, dict) and message.get("unit") != key:
-                    raise JudgeError(f"the model judge answered for {message.get('unit')!r}")
+                if isinstance(message, messages.Message):
+                    answered = getattr(message, "unit", message.KIND)
+                    raise JudgeError(f"the model judge answered for {answered!r}, not {key!r}")
                 how = "time" if message == "time" else child.how_it_ended()
                 limit = how if how in LIMIT_MESSAGES else "crash"
                 variable = by_key[key].variable
@@ -268,44 +272,43 @@ def _train_sample(canon: Any, config: Any) -> dict[str, np.ndarray]:
     return {TRAIN_SAMPLE[0]: images, TRAIN_SAMPLE[1]: labels}
 
 
-def _send(handle: Any, message: dict[str, Any]) -> None:
-    handle.write(json.dumps(message) + "\n")
+def _send(handle: Any, message: messages.Message) -> None:
+    handle.write(message.encode() + "\n")
     handle.flush()
 
 
 def main() -> int:
     """The child: judge every unit of the job on stdin, one result line each."""
-    job = json.loads(sys.stdin.read())
-    results = os.fdopen(job["results"], "w")
+    job = messages.JudgeJob.decode(sys.stdin.read())
+    results = os.fdopen(job.results, "w")
     import keras  # noqa: F401 - imported before "ready": start-up is the grader's cost
 
     from mnist_course.config import CourseConfig
 
-    config = CourseConfig.model_validate(job["config"]).assignment(job["assignment"])
-    canon = {name: np.load(path, allow_pickle=False) for name, path in job["canon"].items()}
-    _send(results, {"ready": True})
+    config = CourseConfig.model_validate(job.config).assignment(job.assignment)
+    canon = {name: np.load(path, allow_pickle=False) for name, path in job.canon.items()}
+    _send(results, messages.JudgeReady())
     context = ChildContext(
-        folder=job["folder"],
+        folder=job.folder,
         canon=canon,
         config=config,
-        workdir=Path(job["workdir"]),
-        retrain=job["retrain"],
-        say=lambda text: _send(results, {"progress": text}),
+        workdir=Path(job.workdir),
+        retrain=job.retrain,
+        say=lambda text: _send(results, messages.JudgeProgress(text)),
     )
-    for sent in job["units"]:
-        unit = Unit(**{**sent, "checks": tuple(sent["checks"])})
+    for unit in job.units:
         try:
             verdict = families.families()[unit.family].model_work.judge(context, unit)
         except MemoryError:
             os._exit(_OUT_OF_MEMORY)
         record = verdict.evaluation
-        message = {
-            "unit": unit.key,
-            "results": [asdict(result) for result in verdict.results],
-            "notes": list(verdict.notes),
-            "evaluation": record.to_dict() if record else None,
-        }
-        _send(results, message)
+        report = messages.UnitReport(
+            unit=unit.key,
+            results=[asdict(result) for result in verdict.results],
+            notes=list(verdict.notes),
+            evaluation=record.to_dict() if record else None,
+        )
+        _send(results, report)
     return 0
 
 

@@ -29,17 +29,17 @@ class Message:
     VERSION: ClassVar[int] = 0
 
     def encode(self) -> str:
-        fields = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
+        fields = dataclasses.asdict(self)  # nested records become JSON objects
         return json.dumps({"kind": self.KIND, "version": self.VERSION, **fields})
 
     @classmethod
     def decode(cls, text: str | bytes) -> Self:
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise MessageError(f"{cls.KIND} message is not JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise MessageError(f"{cls.KIND} message is not a JSON object")
+        return cls.from_data(_parse(cls.KIND, text))
+
+    @classmethod
+    def from_data(cls, data: dict[str, Any]) -> Self:
+        """The record from a parsed message, its kind and version checked first."""
+        data = dict(data)
         kind, version = data.pop("kind", None), data.pop("version", None)
         if kind != cls.KIND:
             raise MessageError(f"expected a {cls.KIND} message, got {kind!r}")
@@ -48,32 +48,79 @@ class Message:
                 f"{cls.KIND} message of version {version!r}, but this kit reads version "
                 f"{cls.VERSION}: the two processes run different versions of the kit"
             )
-        hints = typing.get_type_hints(cls)
-        names = [field.name for field in dataclasses.fields(cls)]
-        unknown = sorted(set(data) - set(names))
-        missing = [name for name in names if name not in data]
-        if unknown or missing:
-            raise MessageError(
-                f"{cls.KIND} message: unknown fields {unknown}, missing fields {missing}"
-            )
-        for name in names:
-            if not _has_type(data[name], hints[name]):
-                raise MessageError(
-                    f"{cls.KIND} message: {name} must be {hints[name]}, got {data[name]!r:.80}"
-                )
-        return cls(**data)
+        return _record(cls, data, cls.KIND)
+
+
+def _parse(kind: str, text: str | bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise MessageError(f"{kind} message is not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise MessageError(f"{kind} message is not a JSON object")
+    return data
+
+
+def decode_any(text: str | bytes, kinds: tuple[type[Message], ...]) -> Message:
+    """One message of any of ``kinds``, chosen by its ``kind`` (a reader of a stream of
+    several kinds of record)."""
+    data = _parse(" or ".join(kind.KIND for kind in kinds), text)
+    for kind in kinds:
+        if data.get("kind") == kind.KIND:
+            return kind.from_data(data)
+    expected = ", ".join(kind.KIND for kind in kinds)
+    raise MessageError(f"expected one of {expected}, got a message of kind {data.get('kind')!r}")
+
+
+def _record(cls: type, data: dict[str, Any], where: str) -> Any:
+    """``cls`` (a dataclass) from JSON ``data``: every field present, none unknown, each of
+    its type; nested records and tuples rebuilt from their JSON objects and lists."""
+    hints = typing.get_type_hints(cls)
+    names = [field.name for field in dataclasses.fields(cls) if field.init]
+    unknown = sorted(set(data) - set(names))
+    missing = [name for name in names if name not in data]
+    if unknown or missing:
+        raise MessageError(f"{where} message: unknown fields {unknown}, missing fields {missing}")
+    values = {}
+    for name in names:
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+            if not isinstance(data[name], dict):
+                raise MessageError(f"{where} message: {name} must be a {hint.__name__} object")
+            values[name] = _record(hint, data[name], f"{where} {name}")
+            continue
+        item = _record_items(hint)
+        if item is not None:
+            if not isinstance(data[name], list) or not all(isinstance(v, dict) for v in data[name]):
+                raise MessageError(f"{where} message: {name} must be a list of objects")
+            values[name] = [_record(item, v, f"{where} {name}") for v in data[name]]
+            continue
+        if not _has_type(data[name], hint):
+            raise MessageError(f"{where} message: {name} must be {hint}, got {data[name]!r:.80}")
+        values[name] = tuple(data[name]) if typing.get_origin(hint) is tuple else data[name]
+    return cls(**values)
+
+
+def _record_items(hint: Any) -> type | None:
+    """The record type of a ``list[Record]`` field, or None."""
+    if typing.get_origin(hint) is not list:
+        return None
+    (item,) = typing.get_args(hint)
+    return item if dataclasses.is_dataclass(item) and isinstance(item, type) else None
 
 
 def _has_type(value: Any, hint: Any) -> bool:
     """Whether a JSON value fits a field's type (str, int, bool, None, and lists and
     dicts of those)."""
+    if hint is Any:
+        return True
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         return any(_has_type(value, option) for option in typing.get_args(hint))
     if hint is type(None):
         return value is None
-    if origin is list:
-        (item,) = typing.get_args(hint)
+    if origin is list or origin is tuple:  # a tuple[X, ...] travels as a JSON list
+        item = typing.get_args(hint)[0]
         return isinstance(value, list) and all(_has_type(entry, item) for entry in value)
     if origin is dict:
         key, item = typing.get_args(hint)
@@ -123,3 +170,71 @@ class Protections(Message):
 
     enforced: list[str]
     missing: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelUnit:
+    """One piece of model-judge work, as a check family planned it (see
+    autograder.families.base.ModelWork): ``key`` is unique in a submission, ``variable``
+    the notebook name a limit's message names, ``checks`` the ids it gives results for,
+    ``job`` what the family's judge reads besides the export folder (None: nothing is
+    sent, the grader alone fails it)."""
+
+    key: str
+    family: str
+    variable: str
+    checks: tuple[str, ...]
+    job: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgeJob(Message):
+    """What the grader asks of the model judge's child, on its stdin."""
+
+    KIND: ClassVar[str] = "model-judge-job"
+    VERSION: ClassVar[int] = 1
+
+    config: dict[str, Any]  # the course's settings, as course.yaml's model dumps them
+    assignment: str
+    retrain: bool
+    canon: dict[str, str]  # array name -> the .npy file the grader saved it to
+    workdir: str
+    folder: int  # the export folder's descriptor, inherited
+    results: int  # the descriptor the child writes its messages to
+    units: list[ModelUnit]
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgeReady(Message):
+    """The child imported Keras and read the arrays: judging starts."""
+
+    KIND: ClassVar[str] = "model-judge-ready"
+    VERSION: ClassVar[int] = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class JudgeProgress(Message):
+    """A progress line for the grader's output ("re-training baseline_model's ...")."""
+
+    KIND: ClassVar[str] = "model-judge-progress"
+    VERSION: ClassVar[int] = 1
+
+    text: str
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitReport(Message):
+    """One unit's verdict: its check results (mnist_course.results.CheckResult fields),
+    report notes and the model's trusted evaluation (ModelEvaluation.to_dict)."""
+
+    KIND: ClassVar[str] = "model-judge-unit"
+    VERSION: ClassVar[int] = 1
+
+    unit: str
+    results: list[dict[str, Any]]
+    notes: list[str]
+    evaluation: dict[str, Any] | None
+
+
+#: What the model judge's child writes to the grader, one JSON line each.
+JUDGE_MESSAGES: tuple[type[Message], ...] = (JudgeReady, JudgeProgress, UnitReport)

@@ -25,6 +25,7 @@ from autograder.checks import data as data_checks
 from autograder.checks import evaluation, extensions
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import advise
+from autograder.messages import ModelUnit
 from mnist_course.config import AssignmentConfig
 from mnist_course.data import load_mnist
 from mnist_course.results import CheckResult, spec_for
@@ -199,21 +200,6 @@ class Judge:
 
 
 @dataclass(frozen=True)
-class Unit:
-    """One piece of model-judge work: what the grader sends the child for some checks.
-
-    ``key`` is unique in a submission, ``variable`` the notebook name a limit's message
-    names, ``checks`` the ids it gives results for, ``job`` what the child's judge reads
-    besides the export folder (JSON; None: nothing to send, the grader alone fails it)."""
-
-    key: str
-    family: str
-    variable: str
-    checks: tuple[str, ...]
-    job: Mapping[str, Any] | None = None
-
-
-@dataclass(frozen=True)
 class UnitVerdict:
     """A unit's check results, report notes and trusted evaluation, or the limit that
     stopped the child on it."""
@@ -231,9 +217,9 @@ class ModelWork:
     grader) gives the results of a unit the child returned none for, with the reason it
     was stopped (None: it was never sent)."""
 
-    plan: Callable[[ExportContext, Sequence[Check]], list[Unit]]
-    judge: Callable[[ChildContext, Unit], UnitVerdict]
-    unjudged: Callable[[ExportContext, Unit, str | None], tuple[CheckResult, ...]]
+    plan: Callable[[ExportContext, Sequence[Check]], list[ModelUnit]]
+    judge: Callable[[ChildContext, ModelUnit], UnitVerdict]
+    unjudged: Callable[[ExportContext, ModelUnit, str | None], tuple[CheckResult, ...]]
     #: Whether judging needs the full canonical training set in the child (re-training).
     trains: bool = False
 
@@ -273,7 +259,7 @@ def one_model_per_check(
     the check reads: one unit per check, ``judges`` by kind, ``job`` what else the child
     needs of the export (untrusted: read with care)."""
 
-    def plan(exported: ExportContext, checks: Sequence[Check]) -> list[Unit]:
+    def plan(exported: ExportContext, checks: Sequence[Check]) -> list[ModelUnit]:
         units = []
         for check in checks:
             name = check.reads[0]
@@ -285,10 +271,10 @@ def one_model_per_check(
                 problem = f"{name} is not defined after running the notebook."
             extra = job(exported, check) if job is not None else {}
             unit_job = {"problem": problem, **extra}
-            units.append(Unit(f"{family}:{check.id}", family, name, (check.id,), unit_job))
+            units.append(ModelUnit(f"{family}:{check.id}", family, name, (check.id,), unit_job))
         return units
 
-    def judge(context: ChildContext, unit: Unit) -> UnitVerdict:
+    def judge(context: ChildContext, unit: ModelUnit) -> UnitVerdict:
         check = context.config.spec.check(unit.checks[0])
         kind = check.judge.partition(".")[2]
         name, job_of_unit = unit.variable, unit.job or {}
@@ -313,7 +299,7 @@ def one_model_per_check(
         return UnitVerdict((result,))
 
     def unjudged(
-        exported: ExportContext, unit: Unit, stopped: str | None
+        exported: ExportContext, unit: ModelUnit, stopped: str | None
     ) -> tuple[CheckResult, ...]:
         check = exported.config.spec.check(unit.checks[0])
         reason = stopped or "it was not judged"

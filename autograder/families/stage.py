@@ -28,9 +28,9 @@ from autograder.families.base import (
     Judge,
     ModelWork,
     NotebookContext,
-    Unit,
     UnitVerdict,
 )
+from autograder.messages import ModelUnit
 from mnist_course.config import AssignmentConfig
 from mnist_course.results import CheckResult, spec_for
 from mnist_course.spec import Check
@@ -157,7 +157,7 @@ def _problem(exported: ExportContext, variable: str) -> models.ModelProblem | No
     return None
 
 
-def _plan(exported: ExportContext, checks: Sequence[Check]) -> list[Unit]:
+def _plan(exported: ExportContext, checks: Sequence[Check]) -> list[ModelUnit]:
     """One unit per judged stage, in the spec's order of stages."""
     judged = {check.stage for check in checks}
     units = []
@@ -167,11 +167,13 @@ def _plan(exported: ExportContext, checks: Sequence[Check]) -> list[Unit]:
         evidence = models.training_evidence(exported.entry(stage.variable), exported.manifest)
         job = None if _problem(exported, stage.variable) else {"evidence": asdict(evidence)}
         ids = tuple(check.id for check in exported.config.spec.checks_of(stage.id))
-        units.append(Unit(f"stage:{stage.id}", "stage", stage.variable, ids, job))
+        units.append(ModelUnit(f"stage:{stage.id}", "stage", stage.variable, ids, job))
     return units
 
 
-def _unjudged(exported: ExportContext, unit: Unit, stopped: str | None) -> tuple[CheckResult, ...]:
+def _unjudged(
+    exported: ExportContext, unit: ModelUnit, stopped: str | None
+) -> tuple[CheckResult, ...]:
     config = exported.config
     stage = config.spec.check(unit.checks[0]).stage or ""
     evidence = models.training_evidence(exported.entry(unit.variable), exported.manifest)
@@ -211,7 +213,7 @@ def _perturbed(canon: Any, seed: int) -> np.ndarray:
     return _perturbed_sets[seed]
 
 
-def _judge(context: ChildContext, unit: Unit) -> UnitVerdict:
+def _judge(context: ChildContext, unit: ModelUnit) -> UnitVerdict:
     """In the child: one model's checks and notes."""
     config, canon, variable = context.config, context.canon, unit.variable
     stage = config.spec.check(unit.checks[0]).stage or ""
@@ -280,7 +282,7 @@ def _judge(context: ChildContext, unit: Unit) -> UnitVerdict:
         config=config,
         graded=retrained if retrain else None,
         problem=problem,
-        evidence=models.TrainingEvidence.from_dict(unit.job.get("evidence", {})),
+        evidence=models.TrainingEvidence.from_dict((unit.job or {}).get("evidence", {})),
         perturbed=perturbed,
     )
     record = None

@@ -17,8 +17,8 @@ import pytest
 from autograder import analytics, judge
 from autograder.checks import evaluation, models
 from autograder.checks.confusion import ModelEvaluation, fitted_on_test
-from autograder.families.base import Unit
 from autograder.formats import html
+from autograder.messages import ModelUnit
 from autograder.reports import GradeReport
 from mnist_course.config import ConfigError, Integrity, parse_config
 
@@ -152,7 +152,7 @@ def test_the_judge_notes_a_model_fitted_on_the_test_set(tmp_path, canon, helpers
     work.mkdir()
     try:
         verdicts = judge.judge_models(
-            [Unit("stage:hidden_layer", "stage", "hidden_layer_model", ids, job)],
+            [ModelUnit("stage:hidden_layer", "stage", "hidden_layer_model", ids, job)],
             folder=folder, canon=canon, config=config.assignment("mnist_digits"),
             retrain=False, workdir=work, progress=lambda text: None,
         )  # fmt: skip

@@ -64,3 +64,49 @@ def test_a_wrong_message_is_refused_with_what_is_wrong(text, message):
 def test_field_types_are_checked_to_the_items(change, field):
     with pytest.raises(messages.MessageError, match=f"{field} must be"):
         messages.SandboxSpec.decode(_tampered(_spec(), **change))
+
+
+UNIT = messages.ModelUnit("stage:cnn", "stage", "cnn_model", ("cnn.structure",), {"evidence": {}})
+
+
+def _job(**change: object) -> messages.JudgeJob:
+    fields = {
+        "config": {"seed": 1}, "assignment": "mnist_digits", "retrain": False,
+        "canon": {"x_test": "/w/canon-x_test.npy"}, "workdir": "/w", "folder": 5,
+        "results": 6, "units": [UNIT],
+    }  # fmt: skip
+    return messages.JudgeJob(**{**fields, **change})
+
+
+def test_the_judge_job_round_trips_with_its_units_as_records():
+    decoded = messages.JudgeJob.decode(_job().encode())
+    assert decoded == _job()
+    assert isinstance(decoded.units[0], messages.ModelUnit)
+    assert decoded.units[0].checks == ("cnn.structure",)  # a tuple again, not a JSON list
+
+
+def test_a_unit_with_a_missing_field_is_refused_naming_it():
+    data = json.loads(_job().encode())
+    del data["units"][0]["variable"]
+    with pytest.raises(
+        messages.MessageError, match=r"units message: .*missing fields \['variable'\]"
+    ):
+        messages.JudgeJob.decode(json.dumps(data))
+
+
+@pytest.mark.parametrize(
+    "record",
+    [messages.JudgeReady(), messages.JudgeProgress("checking cnn_model"),
+     messages.UnitReport(unit="stage:cnn", results=[{"id": "cnn.structure"}], notes=[],
+                         evaluation=None)],
+)  # fmt: skip
+def test_a_judge_stream_line_is_read_as_its_own_kind(record):
+    assert messages.decode_any(record.encode(), messages.JUDGE_MESSAGES) == record
+
+
+def test_a_judge_stream_line_of_another_kind_or_version_is_refused():
+    with pytest.raises(messages.MessageError, match="got a message of kind 'sandbox-spec'"):
+        messages.decode_any(_spec().encode(), messages.JUDGE_MESSAGES)
+    newer = json.loads(messages.JudgeProgress("x").encode()) | {"version": 2}
+    with pytest.raises(messages.MessageError, match="different versions of the kit"):
+        messages.decode_any(json.dumps(newer), messages.JUDGE_MESSAGES)

@@ -13,8 +13,8 @@ import pytest
 
 from autograder import judge
 from autograder.checks import evaluation, models
-from autograder.families.base import Unit
 from autograder.grader import GradingError
+from autograder.messages import ModelUnit
 
 
 def checks(report) -> dict:
@@ -57,11 +57,11 @@ def canon(mnist):
     )
 
 
-def _stage_unit(config, stage: str) -> Unit:
+def _stage_unit(config, stage: str) -> ModelUnit:
     """The unit the stage family plans for a model with no training clues."""
     job = {"evidence": asdict(models.TrainingEvidence())}
     ids = tuple(check.id for check in config.spec.checks_of(stage))
-    return Unit(f"stage:{stage}", "stage", config.spec.stage(stage).variable, ids, job)
+    return ModelUnit(f"stage:{stage}", "stage", config.spec.stage(stage).variable, ids, job)
 
 
 def _judge(tmp_path, canon, helpers, stages, **kwargs):
