@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from autograder import messages
 from autograder.checks.hints import PROBLEM_PRIORITY, ProblemKind
 
 if TYPE_CHECKING:
@@ -98,8 +99,8 @@ def read_bytes(path: Path | str, limit: int, *, folder: int | None = None) -> by
         return file.read(limit + 1)[:limit]
 
 
-def read_manifest(path: Path, *, folder: int | None = None) -> dict[str, Any]:
-    """The harness's JSON manifest as a dict (ArtifactError when unusable)."""
+def read_manifest(path: Path, *, folder: int | None = None) -> messages.ExportManifest:
+    """The harness's manifest, read without trusting it (ArtifactError when unusable)."""
     try:
         manifest = json.loads(read_bytes(path, MAX_MANIFEST_BYTES, folder=folder))
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
@@ -108,7 +109,10 @@ def read_manifest(path: Path, *, folder: int | None = None) -> dict[str, Any]:
         ) from None
     if not isinstance(manifest, dict):
         raise ArtifactError("the result manifest is not a JSON object")
-    return manifest
+    try:
+        return messages.ExportManifest.read_untrusted(manifest)
+    except messages.MessageError as exc:
+        raise ArtifactError(str(exc)[:300]) from None
 
 
 def read_array(path: Path, *, folder: int | None = None) -> np.ndarray:

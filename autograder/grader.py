@@ -24,6 +24,7 @@ from autograder.checks import data as data_checks
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import advise
 from autograder.families.base import Canon, ExportContext
+from autograder.messages import ExportManifest
 from autograder.reports import GradeReport
 from mnist_course.config import (
     MAX_NOTEBOOK_BYTES,
@@ -142,7 +143,7 @@ def _cell_notes(cells: list[dict[str, Any]]) -> list[str]:
 
 
 def _judge(
-    manifest: dict[str, Any],
+    manifest: ExportManifest,
     out: int,
     probe: np.ndarray,
     canon: Canon,
@@ -157,7 +158,7 @@ def _judge(
     report notes are appended to ``notes``, the trusted evaluations of the models to
     ``evaluations``. Each check's family judges it: here, or in the model judge's child
     process (see :mod:`autograder.judge`)."""
-    cell_errors = tuple(note.partition(": ")[2] for note in _cell_notes(manifest.get("cells", [])))
+    cell_errors = tuple(note.partition(": ")[2] for note in _cell_notes(manifest.cells))
     first_error = f" The first failing cell said: {cell_errors[0]}" if cell_errors else ""
     exported = ExportContext(manifest, out, probe, canon, config, first_error)
     by_id: dict[str, CheckResult] = {}
@@ -237,8 +238,7 @@ def _collect(
         except Exception as exc:  # noqa: BLE001 - a hostile artifact must not stop a batch
             message = f"the exported results could not be checked ({type(exc).__name__}: {exc})"
             return list(fail_all(config, f"Grading stopped: {message[:500]}.", hint))
-        cells_run = manifest.get("cells", [])
-        notes += _cell_notes(cells_run if isinstance(cells_run, list) else [])
+        notes += _cell_notes(manifest.cells)
         return results
     finally:
         os.close(folder)

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from autograder import fit_evidence
+from autograder import fit_evidence, messages
 from autograder.arrays import HEAD_ROWS, ArraySummary
 from mnist_course import determinism, tf_data, tuning
 
@@ -69,15 +69,26 @@ class CellTimeout(BaseException):
 
 
 _strays = {"kill": False}
+#: How many times kill_strays() signals every other process at most.
+KILL_ROUNDS = 50
 
 
 def kill_strays() -> None:
     """Kill every other process of the sandbox (fork bombs, leftover children).
 
-    Only in our own pid namespace, where kill(-1) reaches nothing outside it."""
-    if _strays["kill"]:
-        with contextlib.suppress(OSError):
+    Only in our own pid namespace, where kill(-1) reaches nothing outside it. A copy that
+    was forking while one round went by survives it, so rounds repeat (reaping our own
+    children) until no other process is left, or a bounded number of times."""
+    if not _strays["kill"]:
+        return
+    for _ in range(KILL_ROUNDS):
+        try:
             os.kill(-1, signal.SIGKILL)
+        except OSError:  # ESRCH: there is no other process left
+            return
+        with contextlib.suppress(ChildProcessError):
+            while os.waitpid(-1, os.WNOHANG)[0]:
+                pass
 
 
 def _on_alarm(signum: int, frame: object) -> None:
@@ -393,7 +404,7 @@ def main(argv: list[str] | None = None) -> int:
     _release(out)
 
     exporter = Exporter(out)
-    manifest: dict[str, Any] = {"cells": outcomes, "keras_imported": "keras" in sys.modules}
+    keras_imported = "keras" in sys.modules
     probe, probe_error = _receive_probe(args.probe_fd, timer)
     exported: dict[str, Any] = {}
     for name, kind in exports:
@@ -421,18 +432,23 @@ def main(argv: list[str] | None = None) -> int:
             exported[name] = _export_tuner(name, namespace)
         elif kind == "number":
             exported[name] = _export_number(name, namespace)
-    manifest["exports"] = exported
     # A clue for hints: labels given as one-hot rows (n, 10) instead of digits.
-    manifest["labels_one_hot"] = any(
+    labels_one_hot = any(
         isinstance(snapshot, dict) and len(snapshot.get("shape") or ()) == 2
         and (snapshot.get("shape") or (0, 0))[1] == 10
         for snapshot in (exported[name]["summary"] for name in loaded)
     )  # fmt: skip
-    manifest["files"] = exporter.files
+    manifest = messages.ExportManifest(
+        cells=outcomes,
+        keras_imported=keras_imported,
+        exports=exported,
+        labels_one_hot=labels_one_hot,
+        files=exporter.files,
+    )
     if _getpid() != me:
         _exit(0)
     partial = out / (MANIFEST + ".part")
-    partial.write_text(_json_dumps(manifest), encoding="utf-8")
+    partial.write_text(_json_dumps(manifest.to_data()), encoding="utf-8")
     _replace(partial, out / MANIFEST)
     progress.write(_json_dumps({"cell": "done", "started": time.time()}) + "\n")
     progress.close()

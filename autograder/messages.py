@@ -28,9 +28,12 @@ class Message:
     KIND: ClassVar[str] = ""
     VERSION: ClassVar[int] = 0
 
+    def to_data(self) -> dict[str, Any]:
+        """The message as the JSON object it travels as (nested records become objects)."""
+        return {"kind": self.KIND, "version": self.VERSION, **dataclasses.asdict(self)}
+
     def encode(self) -> str:
-        fields = dataclasses.asdict(self)  # nested records become JSON objects
-        return json.dumps({"kind": self.KIND, "version": self.VERSION, **fields})
+        return json.dumps(self.to_data())
 
     @classmethod
     def decode(cls, text: str | bytes) -> Self:
@@ -170,6 +173,41 @@ class Protections(Message):
 
     enforced: list[str]
     missing: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportManifest(Message):
+    """What the sandbox's harness exported of the notebook: how each cell ran, each spec
+    name's entry (autograder.harness says what each export kind holds) and the files it
+    wrote. Written by the student's own process, so the grader reads it with
+    :meth:`read_untrusted`, never :meth:`decode`."""
+
+    KIND: ClassVar[str] = "export-manifest"
+    VERSION: ClassVar[int] = 1
+
+    cells: list[Any]  # {"index", "status", "error"} per code cell run
+    keras_imported: bool
+    exports: dict[str, Any]  # spec name -> its entry
+    labels_one_hot: bool  # a clue for hints: the loaded labels were (n, 10) rows
+    files: dict[str, Any]  # spec name -> the file the harness wrote for it
+
+    @classmethod
+    def read_untrusted(cls, data: dict[str, Any]) -> Self:
+        """The manifest from its parsed JSON, field by field: a field missing or of the
+        wrong type reads as empty (a forged field costs only the checks that read it, as
+        a missing export would). Another kind or version is refused."""
+        if data.get("kind") != cls.KIND or data.get("version") != cls.VERSION:
+            raise MessageError(
+                f"the result manifest is a {data.get('kind')!r} message of version "
+                f"{data.get('version')!r}, not this kit's {cls.KIND} version {cls.VERSION}"
+            )
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for field in dataclasses.fields(cls):
+            kind = typing.get_origin(hints[field.name]) or hints[field.name]
+            value = data.get(field.name)
+            values[field.name] = value if isinstance(value, kind) else kind()
+        return cls(**values)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -133,16 +133,17 @@ class TrainingEvidence:
         )
 
 
-def training_evidence(info: Mapping[str, Any], manifest: Mapping[str, Any]) -> TrainingEvidence:
-    """The clues the sandbox exported about one model (``info``, its manifest entry),
-    validated field by field: student code may have written any of them."""
+def training_evidence(info: Mapping[str, Any], *, labels_one_hot: bool = False) -> TrainingEvidence:
+    """The clues the sandbox exported about one model (``info``, its manifest entry, and
+    the manifest's ``labels_one_hot``), validated field by field: student code may have
+    written any of them."""
     steps = info.get("optimizer_steps")
     fits = info.get("fits") if isinstance(info.get("fits"), list) else []
     calls = (FitCall.from_record(raw) for raw in fits[:8])
     return TrainingEvidence(
         optimizer_steps=steps if isinstance(steps, int) and not isinstance(steps, bool) else None,
         loss=str(info.get("loss"))[:200] if info.get("loss") is not None else None,
-        labels_one_hot=manifest.get("labels_one_hot") is True,
+        labels_one_hot=labels_one_hot is True,
         fits=tuple(call for call in calls if call is not None),
     )
 

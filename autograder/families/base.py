@@ -22,10 +22,10 @@ import numpy as np
 from autograder import artifacts
 from autograder.arrays import HEAD_ROWS, ArraySummary
 from autograder.checks import data as data_checks
-from autograder.checks import evaluation, extensions
+from autograder.checks import evaluation, extensions, models
 from autograder.checks.confusion import ModelEvaluation
 from autograder.checks.hints import advise
-from autograder.messages import ModelUnit
+from autograder.messages import ExportManifest, ModelUnit
 from mnist_course.config import AssignmentConfig
 from mnist_course.data import load_mnist
 from mnist_course.results import CheckResult, spec_for
@@ -120,7 +120,7 @@ class ExportContext:
     dict, ``folder`` a descriptor of the export folder, whose file names are the grader's
     own (from the spec), never names from the manifest."""
 
-    manifest: Mapping[str, Any]
+    manifest: ExportManifest
     folder: int
     probe: np.ndarray
     canon: Canon
@@ -129,14 +129,18 @@ class ExportContext:
     first_error: str = ""
 
     def entry(self, name: str) -> dict[str, Any]:
-        exports = self.manifest.get("exports")
-        value = exports.get(name) if isinstance(exports, dict) else None
+        value = self.manifest.exports.get(name)
         return value if isinstance(value, dict) else {}
 
     def has_file(self, name: str) -> bool:
         """Whether the manifest lists an exported file for ``name`` (a model's .keras)."""
-        files = self.manifest.get("files")
-        return isinstance(files, dict) and name in files
+        return name in self.manifest.files
+
+    def training_evidence(self, name: str) -> models.TrainingEvidence:
+        """The untrusted clues about how model ``name`` was trained, for hints."""
+        return models.training_evidence(
+            self.entry(name), labels_one_hot=self.manifest.labels_one_hot
+        )
 
     def summary(self, name: str) -> ArraySummary | None:
         return _summary(self.entry(name).get("summary"))

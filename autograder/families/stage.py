@@ -164,7 +164,7 @@ def _plan(exported: ExportContext, checks: Sequence[Check]) -> list[ModelUnit]:
     for stage in exported.config.spec.stages:
         if stage.id not in judged:
             continue
-        evidence = models.training_evidence(exported.entry(stage.variable), exported.manifest)
+        evidence = exported.training_evidence(stage.variable)
         job = None if _problem(exported, stage.variable) else {"evidence": asdict(evidence)}
         ids = tuple(check.id for check in exported.config.spec.checks_of(stage.id))
         units.append(ModelUnit(f"stage:{stage.id}", "stage", stage.variable, ids, job))
@@ -176,7 +176,7 @@ def _unjudged(
 ) -> tuple[CheckResult, ...]:
     config = exported.config
     stage = config.spec.check(unit.checks[0]).stage or ""
-    evidence = models.training_evidence(exported.entry(unit.variable), exported.manifest)
+    evidence = exported.training_evidence(unit.variable)
     problem = (
         models.ModelProblem("too_large", stopped)
         if stopped

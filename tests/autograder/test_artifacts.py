@@ -213,3 +213,9 @@ def test_config_footprint_agrees_with_keras_for_the_course_models(helpers):
     for model in (helpers.baseline(), helpers.hidden_layer(), helpers.cnn()):
         config = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
         assert artifacts.config_footprint(config)[0] == model.count_params()
+
+
+def test_a_manifest_of_another_version_is_an_artifact_error(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"kind": "export-manifest", "version": 0}')
+    with pytest.raises(artifacts.ArtifactError, match="version 0"):
+        artifacts.read_manifest(tmp_path / "manifest.json")

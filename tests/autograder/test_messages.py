@@ -110,3 +110,25 @@ def test_a_judge_stream_line_of_another_kind_or_version_is_refused():
     newer = json.loads(messages.JudgeProgress("x").encode()) | {"version": 2}
     with pytest.raises(messages.MessageError, match="different versions of the kit"):
         messages.decode_any(json.dumps(newer), messages.JUDGE_MESSAGES)
+
+
+MANIFEST = messages.ExportManifest(
+    cells=[{"index": 0, "status": "ok"}], keras_imported=True,
+    exports={"normalize": {"error": None}}, labels_one_hot=False,
+    files={"normalize": "normalize.npy"},
+)  # fmt: skip
+
+
+def test_a_forged_manifest_field_reads_as_empty_and_costs_only_itself():
+    data = MANIFEST.to_data() | {"files": "everything", "labels_one_hot": "yes", "extra": 1}
+    del data["cells"]
+    read = messages.ExportManifest.read_untrusted(data)
+    assert read.files == {} and read.labels_one_hot is False and read.cells == []
+    assert read.exports == MANIFEST.exports and read.keras_imported is True  # kept as written
+    assert messages.ExportManifest.read_untrusted(MANIFEST.to_data()) == MANIFEST
+
+
+@pytest.mark.parametrize("change", [{"version": 2}, {"kind": "model-judge-job"}, {"kind": None}])
+def test_a_manifest_of_another_kind_or_version_is_refused(change):
+    with pytest.raises(messages.MessageError, match="not this kit's export-manifest version 1"):
+        messages.ExportManifest.read_untrusted(MANIFEST.to_data() | change)

@@ -148,7 +148,7 @@ def test_forged_records_are_ignored_field_by_field():
             {"x": {"shape": [-1, 784]}, "input_shape": [None, 784], "error_type": ["x"]},
         ],
     }
-    evidence = training_evidence(info, {"labels_one_hot": "yes"})
+    evidence = training_evidence(info, labels_one_hot="yes")
     assert evidence.optimizer_steps is None and not evidence.labels_one_hot
     first, second = evidence.fits
     assert first.x_shape is None and first.x_max is None and first.loss == ""
@@ -162,7 +162,7 @@ def test_the_sandbox_records_what_fit_was_given(helpers):
     with pytest.raises(ValueError):
         model.fit(np.zeros((8, 28, 28)), np.zeros(8), verbose=0)
     (record,) = fit_evidence.records(model)
-    evidence = training_evidence({"fits": [record]}, {})
+    evidence = training_evidence({"fits": [record]})
     (recorded,) = evidence.fits
     assert recorded.x_shape == (8, 28, 28) and recorded.input_shape == (None, 784)
     assert recorded.wrong_input_shape and recorded.error_type == "ValueError"
@@ -216,6 +216,6 @@ def test_the_sandbox_records_what_evaluate_reported(helpers):
     model = helpers.baseline()
     model.evaluate(np.full((8, 784), 255.0), np.zeros(8), verbose=0)
     (record,) = fit_evidence.records(model)
-    (recorded,) = training_evidence({"fits": [record]}, {}).fits
+    (recorded,) = training_evidence({"fits": [record]}).fits
     assert recorded.kind == "evaluate" and recorded.x_max == 255.0
     assert recorded.accuracy is not None and 0.0 <= recorded.accuracy <= 1.0
