@@ -19,6 +19,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from autograder import lateness, pool
@@ -36,28 +37,135 @@ CLASS_FILE = "class.json"
 SAFE_NAME = re.compile(r"[^A-Za-z0-9_.@-]+")
 
 
-def find_submissions(folder: Path, config: CourseConfig) -> list[Submission]:
-    """Submissions under ``folder``, sorted by student.
+#: The suffix of the folder ``gh classroom clone student-repos`` clones an assignment's
+#: repositories into: ``<assignment-slug>-submissions/<assignment-slug>-<login>/``.
+CLASSROOM_SUFFIX = "-submissions"
 
-    Two layouts are recognised: nbgrader's ``<student>/<assignment>/<notebook>``
-    (``submitted/`` of a course directory), and a flat folder of ``<student>.ipynb``
-    files (an LMS download).
+
+@dataclass(frozen=True)
+class Found:
+    """What a submissions folder holds: its submissions, sorted by student, and one line
+    for each folder or copy that was not graded, saying why (for the instructor)."""
+
+    submissions: list[Submission]
+    notices: list[str]
+
+
+def find_submissions(folder: Path, config: CourseConfig) -> Found:
+    """The submissions under ``folder``, in any of three layouts:
+
+    - nbgrader's ``<student>/<assignment>/<notebook>`` (``submitted/`` of a course);
+    - a folder per student with the notebook at its top, ``<student>/<notebook>``: GitHub
+      Classroom's clone (``<slug>-submissions/<slug>-<login>/``), where the student is
+      the folder's name less the prefix the repositories share (:func:`student_names`);
+    - a flat folder of ``<student>.ipynb`` files (an LMS download).
+
+    A student folder with both of the first two for one assignment is graded from
+    nbgrader's, with a notice. The same student and assignment from two folders or files
+    is a :class:`GradingError` naming both: which one counts is the instructor's call.
     """
     if not folder.is_dir():
         raise GradingError(f"{folder}: submissions folder does not exist")
     found: list[Submission] = []
+    notices: list[str] = []
+    at_top: list[tuple[Path, str, Path]] = []  # (student folder, assignment, notebook)
     for student_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-        for assignment_id, settings in config.assignments.items():
-            notebook = student_dir / assignment_id / settings.notebook
-            if notebook.is_file():
-                found.append(Submission(student_dir.name, assignment_id, notebook))
+        if student_dir.name.startswith("."):  # .git, .ipynb_checkpoints
+            continue
+        nbgrader = _nbgrader_layout(student_dir, config)
+        top, unknown = _top_layout(student_dir, config)
+        notices += unknown
+        found += [Submission(student_dir.name, id_, path) for id_, path in nbgrader.items()]
+        for assignment_id, notebook in top.items():
+            if assignment_id in nbgrader:
+                notices.append(
+                    f"{student_dir.name}/: graded {nbgrader[assignment_id].relative_to(folder)}"
+                    f" (nbgrader's layout), not {notebook.relative_to(folder)}"
+                )
+            elif student_dir.name in config.assignments:
+                notices.append(
+                    f"{student_dir.name}/ is named like an assignment: it looks like one "
+                    "student's nbgrader folder, not a student's; grade the folder that holds "
+                    "the students' folders"
+                )
+            else:
+                at_top.append((student_dir, assignment_id, notebook))
+        if not nbgrader and not top and not unknown:
+            notices.append(f"{student_dir.name}/: nothing to grade ({_expected(config)})")
+    names = student_names(folder.resolve().name, sorted({path.name for path, _, _ in at_top}))
+    found += [Submission(names[path.name], id_, notebook) for path, id_, notebook in at_top]
     for notebook in sorted(folder.glob("*.ipynb")):
         try:  # a flat folder: the notebook's metadata (or the course's only assignment)
             assignment_id = find_assignment(notebook, config)
         except ConfigError as exc:
             raise GradingError(str(exc)) from None
         found.append(Submission(notebook.stem, assignment_id, notebook))
-    return found
+    return Found(_one_each(found), notices)
+
+
+def _nbgrader_layout(student_dir: Path, config: CourseConfig) -> dict[str, Path]:
+    """``<student>/<assignment>/<notebook>``: assignment -> notebook."""
+    paths = {
+        id_: student_dir / id_ / settings.notebook for id_, settings in config.assignments.items()
+    }
+    return {id_: path for id_, path in paths.items() if path.is_file()}
+
+
+def _top_layout(student_dir: Path, config: CourseConfig) -> tuple[dict[str, Path], list[str]]:
+    """``<student>/<notebook>``: assignment -> notebook, and a notice for each notebook
+    that several assignments share the name of and whose own metadata does not say."""
+    by_name: dict[str, list[str]] = {}
+    for id_, settings in config.assignments.items():
+        by_name.setdefault(settings.notebook, []).append(id_)
+    found: dict[str, Path] = {}
+    unknown: list[str] = []
+    for name, ids in by_name.items():
+        notebook = student_dir / name
+        if not notebook.is_file():
+            continue
+        try:
+            found[ids[0] if len(ids) == 1 else find_assignment(notebook, config)] = notebook
+        except ConfigError as exc:
+            unknown.append(f"{student_dir.name}/: not graded: {exc}")
+    return found, unknown
+
+
+def _expected(config: CourseConfig) -> str:
+    notebooks = sorted({settings.notebook for settings in config.assignments.values()})
+    return f"no {' or '.join(notebooks)} in it, nor in <assignment>/ beneath it"
+
+
+def student_names(folder_name: str, repositories: list[str]) -> dict[str, str]:
+    """Each ``<student>/<notebook>`` folder's student: its name, less the ``<prefix>-``
+    all of them share, so GitHub Classroom's ``<slug>-<login>`` is the login. In a folder
+    named ``<slug>-submissions`` (as ``gh classroom clone`` names it) the prefix is
+    ``<slug>-``; elsewhere it is the longest ``<prefix>-`` that two or more folders and
+    every one of them start with, and none (the names as they are) when they share none."""
+    slug = folder_name.removesuffix(CLASSROOM_SUFFIX) + "-"
+    if not (folder_name.endswith(CLASSROOM_SUFFIX) and _all_longer(repositories, slug)):
+        shared = os.path.commonprefix(repositories) if len(repositories) > 1 else ""
+        slug = shared[: shared.rfind("-") + 1]
+        if not _all_longer(repositories, slug):
+            slug = ""
+    return {name: name.removeprefix(slug) for name in repositories}
+
+
+def _all_longer(names: list[str], prefix: str) -> bool:
+    return all(name.startswith(prefix) and len(name) > len(prefix) for name in names)
+
+
+def _one_each(found: list[Submission]) -> list[Submission]:
+    """``found`` sorted by student and assignment; GradingError when two are one."""
+    by_key: dict[tuple[str, str], Submission] = {}
+    for submission in found:
+        key = (submission.student, submission.assignment)
+        if key in by_key:
+            raise GradingError(
+                f"two submissions of {submission.student} for {submission.assignment}: "
+                f"{by_key[key].path} and {submission.path}; keep one of them in the folder"
+            )
+        by_key[key] = submission
+    return [by_key[key] for key in sorted(by_key)]
 
 
 def _report_name(submission: Submission) -> str:
@@ -250,12 +358,17 @@ def grade_all(
     if progress is None or not hasattr(progress, "finished"):
         progress = LineTracker(progress or (lambda message: None))
     config = config or load_config(config_path)
-    submissions = find_submissions(Path(folder), config)
+    found = find_submissions(Path(folder), config)
+    submissions = found.submissions
     if not submissions:
         raise GradingError(
             f"{folder}: no submissions found (expected <student>/<assignment>/<notebook> "
-            "as in nbgrader's submitted/, or <student>.ipynb files)"
+            "as in nbgrader's submitted/, <student>/<notebook> as GitHub Classroom's clone "
+            "has them, or <student>.ipynb files)"
+            + "".join(f"; {notice}" for notice in found.notices)
         )
+    for notice in found.notices:  # folder names: one line each
+        progress.note(one_line(notice))
     if workers is not None and workers < 1:
         raise GradingError(f"--workers must be at least 1 (got {workers})")
     target = Path(output)

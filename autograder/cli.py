@@ -85,7 +85,9 @@ def build_parser() -> argparse.ArgumentParser:
         argument_default=argparse.SUPPRESS,
     )
     grade_all.add_argument(
-        "folder", help="nbgrader's submitted/ (<student>/<assignment>/<notebook>) or *.ipynb files"
+        "folder",
+        help="nbgrader's submitted/ (<student>/<assignment>/<notebook>), a GitHub Classroom "
+        "clone (<slug>-submissions/<slug>-<login>/<notebook>) or <student>.ipynb files",
     )
     grade_all.add_argument("--output", metavar="DIR", help="where reports go (default: graded)")
     grade_all.add_argument(

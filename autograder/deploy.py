@@ -113,9 +113,7 @@ WORKFLOW_HEADER = """\
 # so the score it reports is feedback, not the grade of record. For the grade, clone the
 # collected repositories and grade them yourself, e.g.:
 #   gh classroom clone student-repos -a ASSIGNMENT_ID --per-page 100
-#   for repo in *-submissions/*/; do into="graded-in/$(basename "$repo")/{assignment}";
-#     mkdir -p "$into" && cp "$repo/{notebook}" "$into/"; done
-#   autograder grade-all graded-in
+#   autograder grade-all SLUG-submissions/    # each repository's {notebook}, by login
 """
 GITHUB_REPORTER = "education/autograding-grading-reporter@v1"
 GRADE_STEP = "grade"
@@ -404,9 +402,6 @@ def github(
     )
     target = Path(output_path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    header = WORKFLOW_HEADER.format(
-        notebook=config.assignment(assignment).notebook,
-        assignment=config.assignment(assignment).id,
-    )
+    header = WORKFLOW_HEADER.format(notebook=config.assignment(assignment).notebook)
     target.write_text(header + yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return target

@@ -9,6 +9,9 @@ from typing import Protocol
 class Tracker(Protocol):
     """What :func:`autograder.batch.grade_all` tells about its progress."""
 
+    def note(self, message: str) -> None:
+        """Something the instructor should know before grading starts (a folder skipped)."""
+
     def begin(self, total: int, reused: int) -> None: ...
 
     def finished(self, student: str, summary: str, failed: bool) -> None: ...
@@ -22,6 +25,9 @@ class LineTracker:
     def __init__(self, say: Callable[[str], None]) -> None:
         self.say = say
         self.done = self.total = self.failures = 0
+
+    def note(self, message: str) -> None:
+        self.say(f"note: {message}")
 
     def begin(self, total: int, reused: int) -> None:
         self.total = total
@@ -57,6 +63,9 @@ class BarTracker:
             console=_stderr_console(),
         )
         self.task = self.bar.add_task("grading", total=None, failures=0, last="")
+
+    def note(self, message: str) -> None:
+        self.bar.console.print(f"note: {message}", markup=False, highlight=False)
 
     def begin(self, total: int, reused: int) -> None:
         self.bar.start()

@@ -21,11 +21,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
+import yaml
 from nbgrader.api import Gradebook
 
 from mnist_course.config import load_config
 from autograder.notebook import TENSORFLOW_START_UP
 from reference import data, models
+from authoring.build import source_notebook_path, write_notebook
 from authoring.solutions import body_lines
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -105,12 +107,28 @@ class Course:
         return html.unescape(re.sub(r"<[^>]+>", "", page))
 
 
-def make_course(root: Path, mnist_dir: Path, tiny_course) -> Course:
+def make_course(
+    root: Path,
+    mnist_dir: Path,
+    tiny_course,
+    *,
+    bars: dict[str, float] = TINY_BARS,
+    grading: dict[str, object] | None = None,
+) -> Course:
+    """A course with the assignment generated; with ``grading`` (course.yaml's grading
+    settings changed), its source notebook is generated again for them, as
+    ``python -m authoring`` would (partial credit changes the test cells)."""
     root.mkdir(parents=True, exist_ok=True)
     shutil.copy(REPO_ROOT / "nbgrader_config.py", root)
-    bars = {stage: {"min_test_accuracy": bar} for stage, bar in TINY_BARS.items()}
-    tiny_course(root, ASSIGNMENT, TINY_STAGE, stages=bars)
+    stages = {stage: {"min_test_accuracy": bar} for stage, bar in bars.items()}
+    path = tiny_course(root, ASSIGNMENT, TINY_STAGE, stages=stages)
     shutil.copytree(REPO_ROOT / "assignments", root / "assignments")
+    if grading:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw["grading"].update(grading)
+        path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
+        config = load_config(path).assignment(ASSIGNMENT)
+        write_notebook(config, source_notebook_path(config, root / "assignments"))
     env = dict(os.environ)
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
@@ -163,8 +181,9 @@ def submission_untouched(course: Course) -> nbformat.NotebookNode:
     return nbformat.read(course.release, 4)
 
 
-def submission_reference_solved(course: Course) -> nbformat.NotebookNode:
-    """Every stub of the release filled with the reference solution."""
+def _solved(course: Course, only: set[str] | None = None) -> nbformat.NotebookNode:
+    """The release with its stubs (those whose grade_id is in ``only``; all by default)
+    filled with the reference solution, each model fitted on 20,000 images."""
     solutions = {
         _meta(cell)["grade_id"]: _strip_markers(cell.source)
         for cell in nbformat.read(course.source, 4).cells
@@ -172,11 +191,36 @@ def submission_reference_solved(course: Course) -> nbformat.NotebookNode:
     }
     notebook = nbformat.read(course.release, 4)
     for cell in notebook.cells:
-        if _meta(cell).get("solution"):
+        if _meta(cell).get("solution") and (only is None or _meta(cell)["grade_id"] in only):
             cell.source = solutions[_meta(cell)["grade_id"]]
             for inputs in ("X_train_flattened", "X_train_images"):
                 cell.source = cell.source.replace(FIT_ALL.format(inputs), FIT_SOME.format(inputs))
+    return notebook
+
+
+def submission_reference_solved(course: Course) -> nbformat.NotebookNode:
+    """Every stub of the release filled with the reference solution."""
+    notebook = _solved(course)
     assert sum("y_train[:20000]" in cell.source for cell in notebook.cells) == 3
+    return notebook
+
+
+#: The stubs of the data stages and the baseline ANN: the one model it trains.
+BASELINE_ONLY = {
+    "load",
+    "normalize",
+    "flatten",
+    "flattened",
+    "build-baseline-ann",
+    "train-baseline",
+}
+
+
+def submission_baseline_only(course: Course) -> nbformat.NotebookNode:
+    """The reference solution of the data stages and the baseline ANN; the other two
+    models left as released."""
+    notebook = _solved(course, BASELINE_ONLY)
+    assert sum("y_train[:20000]" in cell.source for cell in notebook.cells) == 1
     return notebook
 
 
@@ -210,6 +254,30 @@ def graded(tmp_path_factory, mnist_dir, tiny_course) -> Course:
     course.nbgrader("autograde", ASSIGNMENT, timeout=CONFIG.grading.submission_timeout_s * 2)
     course.nbgrader("generate_feedback", ASSIGNMENT)
     course.nbgrader("export")
+    return course
+
+
+#: Partial credit on every accuracy check, and a baseline bar a one-epoch baseline does
+#: not reach (it reaches about 90%, well above the floor of 50%): its hidden cell scores
+#: part of its points.
+PARTIAL_CREDIT = {"partial_credit": {"accuracy": {"scale": "linear"}}}
+PARTIAL_BARS = {**TINY_BARS, "baseline": 0.99}
+
+
+@pytest.fixture(scope="module")
+def partly(tmp_path_factory, mnist_dir, tiny_course) -> Course:
+    """A partial-credit course whose one student trained only the baseline, through
+    autograde and feedback."""
+    course = make_course(
+        tmp_path_factory.mktemp("course"),
+        mnist_dir,
+        tiny_course,
+        bars=PARTIAL_BARS,
+        grading=PARTIAL_CREDIT,
+    )
+    course.submit("baseline-only", submission_baseline_only(course))
+    course.nbgrader("autograde", ASSIGNMENT, timeout=CONFIG.grading.submission_timeout_s * 2)
+    course.nbgrader("generate_feedback", ASSIGNMENT)
     return course
 
 
@@ -419,3 +487,34 @@ def test_feedback_names_each_test_cell_by_its_check(released):
     assert "Test cell" not in text and "Grade cell:" not in text
     for spec in check_specs(DIGITS):
         assert html.unescape(spec.title) in text, spec.title
+
+
+# Partial credit
+
+
+#: How the feedback says the points were computed, with its spaces taken out: the box
+#: wraps its text into one <div> per line, so where the page's text is cut into lines
+#: depends on the length of the numbers.
+EXPLANATION = re.compile(
+    r"Partialcredit:(?P<points>[\d.]+)/2pointsonalinearscale:(?P<accuracy>\d+\.\d\d)%is"
+    r"(?P<share>\d+\.\d)%ofthewayfromthefloorof50\.00%tothebarof99\.00%\."
+)
+
+
+def test_the_feedback_keeps_the_partial_verdict_and_drops_the_hidden_code(partly):
+    score, top = partly.grades("baseline-only")["check-baseline-accuracy"]
+    assert 0 < score < top  # nbgrader recorded the points the hidden cell returned
+    text = _words(partly.feedback("baseline-only"))
+    assert f"◐ Baseline ANN (no hidden layer): test accuracy reaches the bar ({score:g}/2)" in text
+    shown = EXPLANATION.search("".join(text.split()))
+    assert shown, text
+    # The numbers it shows are the ones the score was computed from.
+    accuracy, share = float(shown["accuracy"]), float(shown["share"])
+    assert float(shown["points"]) == score
+    assert abs(share - (accuracy - 50) / (99 - 50) * 100) < 0.2
+    assert abs(score - share / 100 * 2) <= 0.01
+    _assert_feedback_hides_hidden_tests(partly, "baseline-only")
+    assert "partial=True" not in text and ".points" not in text
+    # All or nothing elsewhere: the models never trained scored nothing, and say why.
+    assert partly.grades("baseline-only")["check-cnn-accuracy"] == (0.0, 2.0)
+    assert "build_cnn() is not written yet" in text

@@ -365,4 +365,6 @@ def test_classroom_workflow_wires_the_grader_output_to_the_reporter(tmp_path):
     assert steps.index(install) < steps.index(grade) < steps.index(reporter)
     assert workflow["permissions"]["checks"] == "write"
     header = path.read_text().split("\nname:")[0]
-    assert "Students can edit this file" in header and "autograder grade-all" in header
+    assert "Students can edit this file" in header
+    assert "autograder grade-all SLUG-submissions/" in header and "mnist_digits.ipynb" in header
+    assert "for repo in" not in header  # grade-all reads the clone as it is

@@ -216,3 +216,16 @@ def test_student_text_cannot_forge_lines_or_ci_commands():
     assert not [line for line in lines if line.lstrip().startswith("::")]
     assert "note: oops score: 15 / 15 ::notice title=x::y ::set-output" in table.render(report)
     assert "note: : :warning::x" in lines
+
+
+def test_every_format_says_how_partial_points_were_computed(partly_scored):
+    report, explanation = partly_scored
+    assert explanation.startswith("1.9 / 2 points on a linear scale: 90.00% is 95.2%")
+    text = table.render(report)
+    assert "baseline.accuracy  1.9/2   part" in text
+    assert "- baseline.accuracy: " in text and explanation in text
+    (test,) = gradescope.to_dict(report)["tests"]
+    assert test["score"] == 1.9 and explanation in test["output"]
+    (test,) = _decode(github.render(report))["tests"]
+    assert test["score"] == 1.9 and explanation in test["message"]
+    assert explanation in _junit(report)

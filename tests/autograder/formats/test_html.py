@@ -190,3 +190,11 @@ def test_page_of_a_failed_grading_says_so_without_a_score(config):
 def test_page_before_publication_hides_hidden_checks(golden, config):
     words = " ".join(_parse(html.render(golden, config=config, show_hidden=False)).text)
     assert "test accuracy reaches the bar" not in words and "2 / 9 points" in words
+
+
+def test_page_says_how_partial_points_were_computed(partly_scored, config):
+    report, explanation = partly_scored
+    words = " ".join(" ".join(_parse(html.render(report, config=config)).text).split())
+    assert "1.9 / 2 ◐ partial credit" in words  # the score table's row
+    assert "(−0.1 points)" in words and explanation in words  # lost points: how computed
+    assert "◐ below the bar: 1.9 / 2 points of partial credit" in words  # the models table
