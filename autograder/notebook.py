@@ -207,15 +207,17 @@ class CheckFailed(AssertionError):
         return box_lines(self.result, colour=True)
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True, repr=False)
 class ResultBox:
     """The ✓ box of a passed check, or the ◐ box of a partly-scored one: HTML in Jupyter,
-    plain text elsewhere."""
+    plain text elsewhere (IPython's text/plain is the repr, so the repr is the box too)."""
 
     result: CheckResult
 
     def __str__(self) -> str:
         return "\n".join(box_lines(self.result))
+
+    __repr__ = __str__
 
     def _repr_html_(self) -> str:
         head, *rest = box_lines(self.result)

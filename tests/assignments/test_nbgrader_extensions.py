@@ -18,9 +18,9 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder import executor
-from mnist_course.results import grade_id_of
-from mnist_course.config import load_config
 from autograder.grader import grade_submission
+from mnist_course.config import load_config
+from mnist_course.results import grade_id_of
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "mnist_extensions"

@@ -24,11 +24,11 @@ import pytest
 import yaml
 from nbgrader.api import Gradebook
 
-from mnist_course.config import load_config
-from autograder.notebook import TENSORFLOW_START_UP
-from reference import data, models
 from authoring.build import source_notebook_path, write_notebook
 from authoring.solutions import body_lines
+from autograder.notebook import TENSORFLOW_START_UP
+from mnist_course.config import load_config
+from reference import data, models
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIG = load_config(REPO_ROOT / "course.yaml")
@@ -461,8 +461,8 @@ def _nbgrader_accuracies(course: Course, student: str) -> dict[str, str]:
 @pytest.mark.parametrize("student", ["reference-solved", "no-normalization"])
 def test_nbgrader_and_the_kits_grader_measure_the_same_accuracies(graded, student, tmp_path):
     from autograder import executor
-    from mnist_course.results import grade_id_of
     from autograder.grader import grade_submission
+    from mnist_course.results import grade_id_of
 
     if not executor.isolation_available():
         pytest.skip("the kit's grader runs student code only inside namespaces")

@@ -337,7 +337,7 @@ def _run_like_ipykernel(source: str, namespace: dict, monkeypatch) -> list:
 
     def display(*objects: object) -> None:
         for shown in objects:
-            data = {"text/plain": str(shown)}
+            data = {"text/plain": repr(shown)}  # IPython's text/plain is the repr
             if hasattr(shown, "_repr_html_"):
                 data["text/html"] = shown._repr_html_()
             outputs.append(nbformat.v4.new_output("display_data", data=data))

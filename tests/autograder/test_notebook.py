@@ -158,6 +158,7 @@ def test_a_pass_is_a_green_html_box(mnist):
     )
     box = notebook.ResultBox(result)
     assert str(box).startswith("✓ Data loaded") and "autograder-pass" in box._repr_html_()
+    assert repr(box) == str(box)  # a text-only front end (nbconvert --to script, a terminal)
 
 
 # Partial credit (grading.partial_credit): the same check, scored on a scale below the bar.
