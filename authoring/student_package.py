@@ -46,12 +46,15 @@ STUDENT_MODULES = (
     "__init__.py",
     "arrays.py",
     "artifacts.py",
+    "messages.py",
+    "model_screening.py",
     "checks",
     "families",
     "formats/__init__.py",
     "formats/text.py",
     "notebook.py",
     "pytest_plugin.py",
+    "reports.py",
     "student.py",
 )
 #: The student command and the pytest plugin, as entry points of the wheel.

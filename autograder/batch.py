@@ -27,7 +27,7 @@ from autograder.formats import html
 from autograder.formats.text import one_line
 from autograder.grader import GradingError, GradingOptions
 from autograder.progress import LineTracker, Tracker
-from autograder.reports import GradeReport, Result, Submission
+from autograder.reports import GradeReport, Outcome, Result, Submission
 from autograder.similarity import CODE_DIR
 from autograder.similarity import code as student_code
 from mnist_course.config import ConfigError, CourseConfig, find_assignment, load_config
@@ -405,7 +405,7 @@ def grade_all(
             raise GradingError("this machine cannot grade: " + "; ".join(problems))
     jobs = _jobs(pending, config, options)
     by_key = {job.key: entry for job, entry in zip(jobs, pending, strict=True)}
-    outcomes: Iterator[tuple[pool.Job, pool.Outcome]] = (
+    outcomes: Iterator[tuple[pool.Job, Outcome]] = (
         pool.grade_on_cluster(jobs, scheduler, allow_unsandboxed=options.allow_unsandboxed)
         if scheduler
         else pool.grade_locally(jobs, workers or pool.default_workers())

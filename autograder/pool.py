@@ -31,7 +31,7 @@ from typing import Any
 
 from autograder import executor
 from autograder.grader import GradingOptions
-from autograder.reports import Status
+from autograder.reports import Outcome
 from mnist_course.config import CourseConfig
 
 #: Seconds the grading process may run past the submission's own time limit (loading
@@ -61,17 +61,6 @@ class Job:
     options: GradingOptions = GradingOptions()
     assignment: str | None = None
     threads: int | None = None
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """How one grading process ended: a report (as JSON data) or why there is none."""
-
-    status: Status
-    report: dict[str, Any] | None
-    error: str = ""
-    seconds: float = 0.0
-    host: str = ""
 
 
 def usable_cores() -> int:

@@ -1,7 +1,8 @@
-"""Report records: what grading one submission found, and a class's submissions with
-their outcomes, as the formats, the batch grader and the class tools read them. Kept
-apart from the orchestrators (:mod:`autograder.grader`, :mod:`autograder.batch`) so that
-a reader of reports imports no grading machinery."""
+"""Report records: what grading one submission found (and what a student's own check run
+found), how a grading process ended, and a class's submissions with their outcomes, as
+the formats, the batch grader and the class tools read them. Kept apart from the
+orchestrators (:mod:`autograder.grader`, :mod:`autograder.batch`) so that a reader of
+reports imports no grading machinery."""
 
 from __future__ import annotations
 
@@ -124,3 +125,31 @@ class Result:
             "seconds": round(self.seconds, 1),
             "report": self.report.to_dict() if self.report else None,
         }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one grading process ended: a report (as JSON data) or why there is none."""
+
+    status: Status
+    report: dict[str, Any] | None
+    error: str = ""
+    seconds: float = 0.0
+    host: str = ""
+
+
+@dataclass(frozen=True)
+class CheckRun:
+    """Every check's result on one notebook, and what went wrong in its cells."""
+
+    notebook: str
+    results: tuple[CheckResult, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def score(self) -> float:
+        return sum(result.points for result in self.results)
+
+    @property
+    def max_score(self) -> float:
+        return sum(result.max_points for result in self.results)

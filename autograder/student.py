@@ -16,12 +16,12 @@ import os
 import sys
 import tempfile
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
 from autograder.checks.hints import Advice
 from autograder.formats.text import one_line
+from autograder.reports import CheckRun
 from mnist_course.config import ConfigError, find_assignment, find_config_file, load_config
 from mnist_course.results import CheckResult, check_specs, fail_all, is_test_cell
 
@@ -34,23 +34,6 @@ WIDTH = 88
 
 class CheckError(Exception):
     """The notebook could not be checked at all (not the student's score)."""
-
-
-@dataclass(frozen=True)
-class CheckRun:
-    """Every check's result on one notebook, and what went wrong in its cells."""
-
-    notebook: str
-    results: tuple[CheckResult, ...]
-    notes: tuple[str, ...] = ()
-
-    @property
-    def score(self) -> float:
-        return sum(result.points for result in self.results)
-
-    @property
-    def max_score(self) -> float:
-        return sum(result.max_points for result in self.results)
 
 
 def write_results(path: str, namespace: dict[str, Any]) -> None:

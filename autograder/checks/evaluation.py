@@ -82,7 +82,7 @@ def prepare_images(model: keras.Model, images: np.ndarray, *, scale: bool = True
 
 def predict_labels(model: keras.Model, inputs: np.ndarray) -> np.ndarray:
     """Predicted digit for every input, in fixed-size batches."""
-    from autograder.artifacts import activations_per_image
+    from autograder.model_screening import activations_per_image
 
     per_image = max(1, activations_per_image(model))
     batch = max(1, min(PREDICT_BATCH, MAX_BATCH_VALUES // per_image))

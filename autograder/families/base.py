@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from autograder import artifacts
+from autograder import artifacts, model_screening
 from autograder.arrays import HEAD_ROWS, ArraySummary
 from autograder.checks import data as data_checks
 from autograder.checks import evaluation, extensions, models
@@ -181,7 +181,7 @@ class ChildContext:
 
     def load_model(self, name: str) -> keras.Model:
         """The exported model ``name``, loaded safely (artifacts.ArtifactError if not)."""
-        return artifacts.load_model(Path(f"{name}.keras"), self.workdir, folder=self.folder)
+        return model_screening.load_model(Path(f"{name}.keras"), self.workdir, folder=self.folder)
 
 
 @dataclass(frozen=True)

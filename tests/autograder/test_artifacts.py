@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from autograder import artifacts
+from autograder import artifacts, model_screening
 
 
 def test_links_and_oversized_files_are_refused(tmp_path):
@@ -46,7 +46,7 @@ def test_manifest_must_be_a_json_object(tmp_path):
 
 def test_models_load_in_safe_mode(tmp_path, helpers):
     helpers.baseline().save(tmp_path / "baseline.keras")
-    model = artifacts.load_model(tmp_path / "baseline.keras", tmp_path)
+    model = model_screening.load_model(tmp_path / "baseline.keras", tmp_path)
     assert isinstance(model, keras.Model) and model.inputs[0].shape[-1] == 784
 
 
@@ -55,7 +55,7 @@ def test_lambda_and_custom_layers_are_refused_with_the_reason(tmp_path):
                               keras.layers.Dense(10)])  # fmt: skip
     model.save(tmp_path / "lambda.keras")
     with pytest.raises(artifacts.ArtifactError, match="Lambda layer"):
-        artifacts.load_model(tmp_path / "lambda.keras", tmp_path)
+        model_screening.load_model(tmp_path / "lambda.keras", tmp_path)
 
     @keras.saving.register_keras_serializable(package="Student")
     class Doubler(keras.layers.Layer):
@@ -65,13 +65,13 @@ def test_lambda_and_custom_layers_are_refused_with_the_reason(tmp_path):
     custom = keras.Sequential([keras.Input(shape=(784,)), Doubler(), keras.layers.Dense(10)])
     custom.save(tmp_path / "custom.keras")
     with pytest.raises(artifacts.ArtifactError, match="custom"):
-        artifacts.load_model(tmp_path / "custom.keras", tmp_path)
+        model_screening.load_model(tmp_path / "custom.keras", tmp_path)
 
 
 def test_garbage_model_files_are_refused(tmp_path):
     (tmp_path / "cnn.keras").write_bytes(b"not a zip")
     with pytest.raises(artifacts.ArtifactError, match="not a .keras archive"):
-        artifacts.load_model(tmp_path / "cnn.keras", tmp_path)
+        model_screening.load_model(tmp_path / "cnn.keras", tmp_path)
 
 
 def test_absurdly_large_layers_are_refused_before_building(tmp_path):
@@ -99,7 +99,7 @@ def test_absurdly_large_layers_are_refused_before_building(tmp_path):
         archive.writestr("config.json", json.dumps(config))
     (tmp_path / "big.keras").write_bytes(buffer.getvalue())
     with pytest.raises(artifacts.ArtifactError, match="units=1000000000"):
-        artifacts.load_model(tmp_path / "big.keras", tmp_path)
+        model_screening.load_model(tmp_path / "big.keras", tmp_path)
 
 
 def test_deeply_nested_manifest_is_an_artifact_error(tmp_path):
@@ -132,18 +132,18 @@ def test_models_too_large_to_run_safely_are_refused(tmp_path):
     ])  # fmt: skip
     enlarging.save(tmp_path / "enlarging.keras")
     with pytest.raises(artifacts.ArtifactError, match="values per image"):
-        artifacts.load_model(tmp_path / "enlarging.keras", tmp_path)
+        model_screening.load_model(tmp_path / "enlarging.keras", tmp_path)
     wide = keras.Sequential([keras.Input(shape=(784,)), keras.layers.Dense(30000)])
     wide.save(tmp_path / "wide.keras")
     with pytest.raises(artifacts.ArtifactError, match="parameters"):
-        artifacts.load_model(tmp_path / "wide.keras", tmp_path)
+        model_screening.load_model(tmp_path / "wide.keras", tmp_path)
 
 
 def test_the_course_models_are_far_below_the_caps(tmp_path, helpers):
     for model in (helpers.baseline(), helpers.hidden_layer(), helpers.cnn()):
         model.save(tmp_path / "model.keras")
-        loaded = artifacts.load_model(tmp_path / "model.keras", tmp_path)
-        assert 0 < artifacts.activations_per_image(loaded) < 50_000
+        loaded = model_screening.load_model(tmp_path / "model.keras", tmp_path)
+        assert 0 < model_screening.activations_per_image(loaded) < 50_000
 
 
 def _archive(tmp_path, config_text: str | bytes, name: str = "crafted.keras"):
@@ -174,19 +174,19 @@ def test_huge_layers_are_refused_from_the_config_before_keras_builds(tmp_path):
     path = _archive(tmp_path, json.dumps(config))
     assert path.stat().st_size < 1000  # a tiny file that would need 17 GB
     with pytest.raises(artifacts.ArtifactError, match="refused before it was built"):
-        artifacts.load_model(path, tmp_path)
+        model_screening.load_model(path, tmp_path)
     # A forged build shape is what Keras would allocate: it counts too.
     forged = [_dense(10, build_config={"input_shape": [None, 10**8]})]
     path = _archive(tmp_path, json.dumps({"class_name": "Sequential",
                                           "config": {"layers": forged}}))  # fmt: skip
     with pytest.raises(artifacts.ArtifactError, match="1,000,000,010 parameters"):
-        artifacts.load_model(path, tmp_path)
+        model_screening.load_model(path, tmp_path)
 
 
 def test_a_config_over_the_cap_is_refused_from_the_zip_header(tmp_path):
-    path = _archive(tmp_path, "[]," * (artifacts.MAX_CONFIG_BYTES // 3 + 10))
+    path = _archive(tmp_path, "[]," * (model_screening.MAX_CONFIG_BYTES // 3 + 10))
     with pytest.raises(artifacts.ArtifactError, match="it was not read"):
-        artifacts.load_model(path, tmp_path)
+        model_screening.load_model(path, tmp_path)
 
 
 def test_arrays_in_a_config_are_refused(tmp_path):
@@ -200,10 +200,10 @@ def test_arrays_in_a_config_are_refused(tmp_path):
         path = _archive(tmp_path, json.dumps({"class_name": "Sequential",
                                               "config": {"layers": [layer]}}))  # fmt: skip
         with pytest.raises(artifacts.ArtifactError, match=words):
-            artifacts.load_model(path, tmp_path)
+            model_screening.load_model(path, tmp_path)
     scalar = _dense(10)
     scalar["config"]["kernel_initializer"] = {"class_name": "Constant", "config": {"value": 0.5}}
-    assert artifacts.config_footprint({"class_name": "Sequential",
+    assert model_screening.config_footprint({"class_name": "Sequential",
                                        "config": {"layers": [scalar]}}) == (0, 0)  # fmt: skip
 
 
@@ -212,7 +212,7 @@ def test_config_footprint_agrees_with_keras_for_the_course_models(helpers):
 
     for model in (helpers.baseline(), helpers.hidden_layer(), helpers.cnn()):
         config = json.loads(json.dumps(keras.saving.serialize_keras_object(model)))
-        assert artifacts.config_footprint(config)[0] == model.count_params()
+        assert model_screening.config_footprint(config)[0] == model.count_params()
 
 
 def test_a_manifest_of_another_version_is_an_artifact_error(tmp_path):

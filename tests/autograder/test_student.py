@@ -7,6 +7,7 @@ import io
 import pytest
 
 from autograder import student
+from autograder.reports import CheckRun
 from mnist_course.config import load_config
 from mnist_course.results import check_specs
 
@@ -16,12 +17,12 @@ def course(helpers):
     return load_config(helpers.repo_root / "course.yaml").assignment("mnist_digits")
 
 
-def _run(course, failing: dict[str, tuple[str, str]]) -> student.CheckRun:
+def _run(course, failing: dict[str, tuple[str, str]]) -> CheckRun:
     results = tuple(
         spec.failed(*failing[spec.id]) if spec.id in failing else spec.passed("fine")
         for spec in check_specs(course)
     )
-    return student.CheckRun("nb.ipynb", results, ("first error: cell 5 raised ValueError: x",))
+    return CheckRun("nb.ipynb", results, ("first error: cell 5 raised ValueError: x",))
 
 
 def test_table_lists_every_check_then_each_failure_with_its_hint(course):
