@@ -26,6 +26,7 @@ import nbformat
 import yaml
 
 from autograder import pool
+from mnist_course.assignments import all_specs
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -55,13 +56,14 @@ def _course(root: Path, epochs: int | None) -> tuple[Path, str, str]:
         shutil.copy(REPO_ROOT / name, root)
     shutil.copytree(REPO_ROOT / "assignments", root / "assignments")
     raw = yaml.safe_load((root / "course.yaml").read_text())
+    assignment, settings = next(iter(raw["assignments"].items()))  # the course's first
     if epochs is not None:
-        for stage in raw["stages"].values():
-            stage["epochs"] = epochs
+        stages = settings.setdefault("stages", {})
+        for stage in all_specs()[assignment].stages:  # stages course.yaml leaves out too
+            stages[stage.id] = {**(stages.get(stage.id) or {}), "epochs": epochs}
     (root / "course.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
-    assignment = raw["assignments"][0]
-    _run([str(BIN / "nbgrader"), "generate_assignment", assignment["id"]], root)
-    return root, assignment["id"], assignment["notebook"]
+    _run([str(BIN / "nbgrader"), "generate_assignment", assignment], root)
+    return root, assignment, settings["notebook"]
 
 
 def _solved(course: Path, assignment: str, notebook: str) -> nbformat.NotebookNode:
