@@ -128,6 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", metavar="FILE", help="the page (default: in RESULTS_DIR)")
     report.add_argument("--config", dest="config_path", help="course.yaml to use")
 
+    show = commands_.add_parser(
+        "config",
+        help="print every setting in force: course.yaml's choices and the kit's defaults",
+        argument_default=argparse.SUPPRESS,
+    )
+    show.add_argument("--config", dest="config_path", help="course.yaml to use")
+
     similar = commands_.add_parser(
         "similarity",
         help="pairs of submissions to look at: code in common and models alike (never a verdict)",
@@ -242,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         elif command == "report":
             written = analytics.report(args.pop("results_dir"), **args)
             print(f"class page: {written.page}\nsummary: {written.csv}, {written.json}")
+        elif command == "config":
+            commands.show_config(**args)
         elif command == "similarity":
             commands.similarity(args.pop("results_dir"), **args)
         elif command == "deploy":

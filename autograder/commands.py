@@ -16,7 +16,13 @@ from autograder.formats.text import one_line
 from autograder.grader import GradingError, GradingOptions, grade_submission
 from autograder.reports import GradeReport
 from autograder.similarity import report as similarity_report
-from mnist_course.config import ConfigError, CourseConfig, load_config
+from mnist_course.config import (
+    ConfigError,
+    CourseConfig,
+    course_yaml_text,
+    find_config_file,
+    load_config,
+)
 from mnist_course.data import MnistDataError
 
 
@@ -281,3 +287,19 @@ def similarity(
         f"listed; {written.page}, {written.csv.name} and {written.json.name}\n"
     )
     return written
+
+
+def show_config(config_path: str | os.PathLike[str] | None = None) -> str:
+    """Every setting in force, as a course.yaml: the file's choices and the kit's defaults
+    for what it leaves out (course.yaml itself holds only the course's choices)."""
+    found = Path(config_path).expanduser().resolve() if config_path else find_config_file()
+    config = load_config(found)
+    where = found if found is not None else "no course.yaml (the kit's defaults)"
+    mnist_dir = config.data.mnist_dir
+    text = course_yaml_text(
+        config,
+        header=f"every setting in force: {where}, the kit's defaults for the rest",
+        mnist_dir=str(mnist_dir) if mnist_dir is not None else None,
+    )
+    print(text, end="")
+    return text

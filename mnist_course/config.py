@@ -757,6 +757,11 @@ def course_yaml_text(config: CourseConfig, *, header: str, mnist_dir: str | None
     copy says what ``config`` says even where it was changed in memory; ``data.mnist_dir``
     is ``mnist_dir``, or left out (a folder on this machine means nothing there)."""
     document = config.model_dump(mode="json")
+    for assignment_id, settings in document["assignments"].items():
+        assignment = config.assignment(assignment_id)  # every check's points, spec's or not
+        settings["points"] = {
+            check.id: assignment.points(check.id) for check in assignment.spec.checks
+        }
     document["data"].pop("mnist_dir", None)
     if mnist_dir is not None:
         document["data"]["mnist_dir"] = mnist_dir

@@ -74,13 +74,18 @@ def write_tiny_course(
 ) -> Path:
     """Write ``root/course.yaml``: every stage of ``assignment`` updated with ``stage``, then
     the named ``stages`` with their own values, and each other section (``tuning``) updated."""
+    from mnist_course.assignments import all_specs
+
     raw = yaml.safe_load((REPO_ROOT / "course.yaml").read_text(encoding="utf-8"))
     settings = raw["assignments"][assignment]
-    for name, values in settings["stages"].items():
+    written = settings.setdefault("stages", {})
+    for spec_stage in all_specs()[assignment].stages:  # course.yaml may leave some out
+        values = written.setdefault(spec_stage.id, {}) or {}
         values.update(stage)
-        values.update((stages or {}).get(name, {}))
+        values.update((stages or {}).get(spec_stage.id, {}))
+        written[spec_stage.id] = values
     for section, values in sections.items():
-        settings[section].update(values)
+        settings.setdefault(section, {}).update(values)
     path = root / "course.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path

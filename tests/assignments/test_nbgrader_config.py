@@ -19,7 +19,7 @@ def _course_yaml(
     raw = yaml.safe_load((REPO_ROOT / "course.yaml").read_text())
     raw["course"]["id"] = course_id
     raw["course"]["source_directory"] = source_directory
-    raw["grading"]["cell_timeout_s"] = cell_timeout_s
+    raw.setdefault("grading", {})["cell_timeout_s"] = cell_timeout_s
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "course.yaml"
     path.write_text(yaml.safe_dump(raw))

@@ -125,7 +125,7 @@ def make_course(
     shutil.copytree(REPO_ROOT / "assignments", root / "assignments")
     if grading:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        raw["grading"].update(grading)
+        raw.setdefault("grading", {}).update(grading)
         path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
         config = load_config(path).assignment(ASSIGNMENT)
         write_notebook(config, source_notebook_path(config, root / "assignments"))

@@ -234,9 +234,9 @@ def test_points_and_bars_come_from_course_yaml(kit_config, notebook):
 def test_changing_course_yaml_changes_the_notebook(tmp_path):
     raw = yaml.safe_load((REPO_ROOT / "course.yaml").read_text())
     raw["course"]["title"] = "Digits, revised"
-    raw["assignments"][DIGITS]["points"]["data.normalize"] = 3
-    raw["assignments"][DIGITS]["stages"]["cnn"]["min_test_accuracy"] = 0.97
-    raw["assignments"][DIGITS]["points"]["cnn.accuracy"] = 5
+    settings = raw["assignments"][DIGITS]
+    settings.setdefault("points", {}).update({"data.normalize": 3, "cnn.accuracy": 5})
+    settings.setdefault("stages", {}).setdefault("cnn", {})["min_test_accuracy"] = 0.97
     path = tmp_path / "course.yaml"
     path.write_text(yaml.safe_dump(raw))
     config = load_config(path).assignment(DIGITS)
@@ -320,7 +320,7 @@ STEPS = {"accuracy": {"scale": "steps", "steps": [[0.9, 0.25], [0.91, 0.5]]}}
 def partial_config(tmp_path, monkeypatch):
     """The kit's course.yaml with steps for every accuracy check, as the kernel reads it."""
     raw = yaml.safe_load((REPO_ROOT / "course.yaml").read_text(encoding="utf-8"))
-    raw["grading"]["partial_credit"] = STEPS
+    raw.setdefault("grading", {})["partial_credit"] = STEPS
     path = tmp_path / "course.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     monkeypatch.setenv("COURSE_CONFIG", str(path))

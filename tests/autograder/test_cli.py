@@ -158,3 +158,30 @@ def test_grade_all_prints_student_folder_names_on_one_line(monkeypatch, tmp_path
     lines = capsys.readouterr().out.splitlines()
     assert not [line for line in lines if line.lstrip().startswith(("::", "score:"))]
     assert lines[0].startswith(": :set-output name=result::x score: 15 / 15")
+
+
+def test_config_prints_the_courses_choices_and_the_defaults_in_force(tmp_path, capsys):
+    import yaml
+
+    from mnist_course.assignments import all_specs
+    from mnist_course.config import load_config
+
+    chosen = tmp_path / "course.yaml"
+    chosen.write_text(
+        "assignments:\n  mnist_digits:\n    notebook: mnist_digits.ipynb\n"
+        "    points: {cnn.accuracy: 5}\n    stages: {cnn: {min_test_accuracy: 0.97}}\n"
+    )
+    assert cli.main(["config", "--config", str(chosen)]) == 0
+    printed = capsys.readouterr().out
+    shown = yaml.safe_load(printed)["assignments"]["mnist_digits"]
+    assert shown["stages"]["cnn"]["min_test_accuracy"] == 0.97  # the course's choice
+    spec = all_specs()["mnist_digits"]
+    default = spec.stage("baseline").defaults["min_test_accuracy"]
+    assert shown["stages"]["baseline"]["min_test_accuracy"] == default  # the kit's default
+    assert shown["points"]["cnn.accuracy"] == 5 and shown["points"]["data.load"] == 1
+    assert set(shown["points"]) == {check.id for check in spec.checks}
+    assert printed.startswith(f"# every setting in force: {chosen}")
+    copy = tmp_path / "printed.yaml"
+    copy.write_text(printed)  # what it prints is a course.yaml that says the same
+    again, original = (load_config(path).assignment("mnist_digits") for path in (copy, chosen))
+    assert again.stages == original.stages and again.total_points() == original.total_points()

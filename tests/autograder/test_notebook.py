@@ -168,7 +168,7 @@ def test_a_pass_is_a_green_html_box(mnist):
 def partial_credit(tmp_path, monkeypatch, helpers):
     """The kit's course.yaml with a linear scale for every accuracy check."""
     raw = yaml.safe_load((helpers.repo_root / "course.yaml").read_text(encoding="utf-8"))
-    raw["grading"]["partial_credit"] = {"accuracy": {"scale": "linear"}}
+    raw.setdefault("grading", {})["partial_credit"] = {"accuracy": {"scale": "linear"}}
     path = tmp_path / "course.yaml"
     path.write_text(yaml.safe_dump(raw), encoding="utf-8")
     monkeypatch.setenv("COURSE_CONFIG", str(path))
