@@ -274,5 +274,18 @@ class UnitReport(Message):
     evaluation: dict[str, Any] | None
 
 
+@dataclasses.dataclass(frozen=True)
+class GradingProcessResult(Message):
+    """How a grading process (autograder.pool) ended: a report (GradeReport.to_dict) or
+    the grader's own failure, never the student's zero."""
+
+    KIND: ClassVar[str] = "grading-process-result"
+    VERSION: ClassVar[int] = 1
+
+    status: str  # "graded" or "error" (autograder.reports.Status)
+    report: dict[str, Any] | None
+    error: str
+
+
 #: What the model judge's child writes to the grader, one JSON line each.
 JUDGE_MESSAGES: tuple[type[Message], ...] = (JudgeReady, JudgeProgress, UnitReport)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
-import json
 import os
 import pickle
 import signal
@@ -27,11 +26,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
-from autograder import executor
+from autograder import executor, messages
 from autograder.grader import GradingOptions
-from autograder.reports import Outcome
+from autograder.reports import Outcome, Status
 from mnist_course.config import CourseConfig
 
 #: Seconds the grading process may run past the submission's own time limit (loading
@@ -180,13 +178,20 @@ def grade_job(job: Job) -> Outcome:
                 _children.discard(process)
         seconds = time.perf_counter() - started
         try:
-            result = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = (folder / RESULT_FILE).read_text(encoding="utf-8")
+        except OSError:
             return Outcome("error", None, _why_it_died(process.returncode, stderr), seconds, host)
-    report = result.get("report")
-    if isinstance(report, dict):
+    try:
+        result = messages.GradingProcessResult.decode(text)
+    except messages.MessageError as exc:
+        return Outcome(
+            "error", None, f"the grading process wrote a bad result: {exc}", seconds, host
+        )
+    report = result.report
+    if report is not None:
         report["submission"] = job.name
-    return Outcome(result["status"], report, result.get("error", ""), seconds, host)
+    status: Status = "graded" if result.status == "graded" else "error"
+    return Outcome(status, report, result.error, seconds, host)
 
 
 def _dask_threads() -> int:
@@ -284,16 +289,14 @@ def _child(folder: Path) -> int:
             folder / NOTEBOOK_FILE, config=config, options=job.options, assignment=job.assignment
         )
     except GradingError as exc:
-        result: dict[str, Any] = {"status": "error", "error": str(exc)}
+        result = messages.GradingProcessResult("error", None, str(exc))
     except Exception as exc:  # noqa: BLE001 - a grader bug is an error, not the student's zero
-        result = {
-            "status": "error",
-            "error": f"the grader failed ({type(exc).__name__}: {exc}); "
-            + traceback.format_exc(limit=4)[-STDERR_TAIL:],
-        }
+        why = f"the grader failed ({type(exc).__name__}: {exc}); "
+        why += traceback.format_exc(limit=4)[-STDERR_TAIL:]
+        result = messages.GradingProcessResult("error", None, why)
     else:
-        result = {"status": "graded", "report": report.to_dict()}
-    write_atomically(folder / RESULT_FILE, json.dumps(result))
+        result = messages.GradingProcessResult("graded", report.to_dict(), "")
+    write_atomically(folder / RESULT_FILE, result.encode())
     return 0
 
 

@@ -23,7 +23,16 @@ def _spec(**change: object) -> messages.SandboxSpec:
     return messages.SandboxSpec(**{**fields, **change})
 
 
-@pytest.mark.parametrize("record", [_spec(), _spec(mode=None, uid=None, gid=None), PROTECTIONS])
+@pytest.mark.parametrize(
+    "record",
+    [
+        _spec(),
+        _spec(mode=None, uid=None, gid=None),
+        PROTECTIONS,
+        messages.GradingProcessResult("graded", {"submission": "nb.ipynb"}, ""),
+        messages.GradingProcessResult("error", None, "the grader failed"),
+    ],
+)
 def test_a_record_round_trips(record):
     assert type(record).decode(record.encode()) == record
 
