@@ -17,7 +17,6 @@ import ctypes
 import functools
 import importlib.util
 import io
-import json
 import os
 import secrets
 import shutil
@@ -69,6 +68,8 @@ EXPORT_MAX_BYTES = 256 * 2**20
 EXPORT = ".out"
 #: The scratch folder's read-only folder of the grader's inputs (cells, exports, data).
 INPUTS = ".grader"
+#: The harness's job in the inputs folder (messages.HarnessJob).
+HARNESS_JOB = "job.json"
 #: Folders the harness needs in scratch: TMPDIR and the export folder.
 SCRATCH_FOLDERS = ("tmp", EXPORT)
 #: Forwarded from the grader's environment when set, so a batch grader running several
@@ -335,9 +336,9 @@ class Progress:
     code shares the harness's process and can write there too, so anything else (too
     much, not JSON, out of order) is a violation that stops the run."""
 
-    def __init__(self, handle: int, cells: list[dict[str, object]]) -> None:
+    def __init__(self, handle: int, cells: list[messages.HarnessCell]) -> None:
         self.handle = handle
-        self.expected: list[object] = [cell["index"] for cell in cells] + ["export", "done"]
+        self.expected: list[object] = [cell.index for cell in cells] + ["export", "done"]
         self.seen = 0
         self.received = 0
         self.pending = b""
@@ -375,8 +376,8 @@ class Progress:
         if self.violation is not None:
             return
         try:
-            step = json.loads(line).get("cell")
-        except (ValueError, AttributeError, RecursionError):
+            step = messages.HarnessProgress.decode(line).cell
+        except (messages.MessageError, RecursionError):
             step = None
         if self.seen < len(self.expected) and step == self.expected[self.seen]:
             self.seen += 1
@@ -467,13 +468,19 @@ def run_cells(
         owner = SANDBOX_UIDS[0] + secrets.randbelow(SANDBOX_UIDS[1] - SANDBOX_UIDS[0])
     inputs = _prepare_scratch(scratch, owner, mode is not None)
     out = scratch / EXPORT
-    (inputs / "cells.json").write_text(json.dumps(cells), encoding="utf-8")
-    (inputs / "exports.json").write_text(json.dumps([dict(e) for e in exports]), "utf-8")
+    job = messages.HarnessJob(
+        cells=[
+            messages.HarnessCell(int(cell["index"]), str(cell["source"]), bool(cell.get("skip")))
+            for cell in cells
+        ],
+        exports=[messages.HarnessExport(export["name"], export["kind"]) for export in exports],
+    )
+    (inputs / HARNESS_JOB).write_text(job.encode(), encoding="utf-8")
     config_file = None
     if course_yaml is not None:
         config_file = inputs / CONFIG_FILENAME
         config_file.write_text(course_yaml, encoding="utf-8")
-    for path in (inputs / "cells.json", inputs / "exports.json", config_file):
+    for path in (inputs / HARNESS_JOB, config_file):
         if path is not None:
             path.chmod(0o644)
     progress_read, progress_write = _pipe(reader_blocks=False)
@@ -514,8 +521,7 @@ def run_cells(
         report_fd=report_fd,
         argv=[
             *kit_command("autograder.harness", isolated=True),
-            "--cells", str(inputs / "cells.json"),
-            "--exports", str(inputs / "exports.json"),
+            "--job", str(inputs / HARNESS_JOB),
             "--progress-fd", str(progress_write),
             "--probe-fd", str(probe_read),
             "--out", str(out),
@@ -532,7 +538,7 @@ def run_cells(
         command = [UNSHARE, *USER_NAMESPACE_FLAGS, *NAMESPACE_FLAGS, "--", *command]
     start = time.monotonic()
     reason = None
-    progress = Progress(progress_read, cells)
+    progress = Progress(progress_read, job.cells)
     sender = ProbeSender(probe_write, probe)
     output = OutputTail(output_read)
     try:

@@ -10,11 +10,11 @@ It announces each cell, the export step and the end over the progress pipe, and 
 the grader's probe images from the probe pipe only at the export step, after every
 cell has run (the grader sends them then), so no cell can see them in advance.
 
-What it exports is the assignment's contract (mnist_course.spec), which the grader writes
-into ``--exports`` as a list of names and kinds; this module names no notebook variable.
+What it runs and exports comes in its job (``--job``, an
+:class:`autograder.messages.HarnessJob`): the cells, and the assignment's contract
+(mnist_course.spec) as names and kinds; this module names no notebook variable.
 
-Run as ``python -I -m autograder.harness --cells CELLS --exports EXPORTS --progress-fd N
---probe-fd M --out OUT``.
+Run as ``python -I -m autograder.harness --job JOB --progress-fd N --probe-fd M --out OUT``.
 """
 
 from __future__ import annotations
@@ -340,6 +340,12 @@ def _reserve(out: Path) -> None:
                     os.posix_fallocate(file.fileno(), 0, EXPORT_RESERVE_BYTES)
 
 
+def _announce(progress: Any, step: int | str) -> None:
+    """Tell the grader over the progress pipe that ``step`` starts."""
+    line = messages.HarnessProgress(step, time.time()).to_data()
+    progress.write(_json_dumps(line) + "\n")
+
+
 def _release(out: Path) -> None:
     for number in range(EXPORT_RESERVE_FILES):
         with contextlib.suppress(OSError):
@@ -348,8 +354,7 @@ def _release(out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cells", type=Path, required=True)
-    parser.add_argument("--exports", type=Path, required=True)
+    parser.add_argument("--job", type=Path, required=True)
     parser.add_argument("--progress-fd", type=int, required=True)
     parser.add_argument("--probe-fd", type=int, required=True)
     parser.add_argument("--out", type=Path, required=True)
@@ -361,12 +366,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a too-large file is an error, not a kill
     me = _getpid()
-    cells = json.loads(args.cells.read_text(encoding="utf-8"))
-    exports = [(entry["name"], entry["kind"]) for entry in json.loads(args.exports.read_text())]
+    job = messages.HarnessJob.decode(args.job.read_text(encoding="utf-8"))
+    cells = job.cells
+    exports = [(export.name, export.kind) for export in job.exports]
     out = args.out
     progress = open(args.progress_fd, "w", buffering=1, encoding="utf-8")  # noqa: SIM115
     _reserve(out)
-    sources = [cell["source"] for cell in cells]
+    sources = [cell.source for cell in cells]
     tf_data.install_import_hook()  # no tf.data autotune stall between epochs (same batches)
     _seed(args.seed, sources)
     fit_evidence.install()  # clues for hints: what each model's fit() was given
@@ -378,18 +384,18 @@ def main(argv: list[str] | None = None) -> int:
 
     loaded = [name for name, kind in exports if kind == "loaded"]
     for cell in cells:
-        progress.write(_json_dumps({"cell": cell["index"], "started": time.time()}) + "\n")
-        if cell.get("skip"):
-            outcomes.append({"index": cell["index"], "status": "skipped"})
+        _announce(progress, cell.index)
+        if cell.skip:
+            outcomes.append({"index": cell.index, "status": "skipped"})
             continue
         try:
             with timer:
-                error = runner.run(cell["source"])
+                error = runner.run(cell.source)
         except BaseException as exc:  # noqa: BLE001 - a timeout between statements
             error = exc
         if _getpid() != me:  # a forked copy of this process must not go on grading
             _exit(0)
-        outcome: dict[str, Any] = {"index": cell["index"], "status": "ok"}
+        outcome: dict[str, Any] = {"index": cell.index, "status": "ok"}
         if error is not None:
             kill_strays()
             outcome["status"] = "timeout" if isinstance(error, CellTimeout) else "error"
@@ -399,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         if loaded and not snapshots and all(name in namespace for name in loaded):
             for name in loaded:
                 snapshots[name] = _summary(namespace[name])
-    progress.write(_json_dumps({"cell": "export", "started": time.time()}) + "\n")
+    _announce(progress, "export")
     kill_strays()
     _release(out)
 
@@ -450,7 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     partial = out / (MANIFEST + ".part")
     partial.write_text(_json_dumps(manifest.to_data()), encoding="utf-8")
     _replace(partial, out / MANIFEST)
-    progress.write(_json_dumps({"cell": "done", "started": time.time()}) + "\n")
+    _announce(progress, "done")
     progress.close()
     sys.stdout.flush()
     _exit(0)  # skip interpreter shutdown: student atexit hooks and threads cannot interfere

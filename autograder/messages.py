@@ -132,6 +132,8 @@ def _has_type(value: Any, hint: Any) -> bool:
         )
     if hint is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:  # JSON writes a whole float as an int
+        return isinstance(value, int | float) and not isinstance(value, bool)
     return isinstance(value, hint)
 
 
@@ -173,6 +175,48 @@ class Protections(Message):
 
     enforced: list[str]
     missing: list[str]
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessCell:
+    """One code cell the harness runs (``skip``: an nbgrader test cell, not run)."""
+
+    index: int
+    source: str
+    skip: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessExport:
+    """One name of the assignment's contract and how the harness exports it."""
+
+    name: str
+    kind: str  # mnist_course.spec.ExportKind
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessJob(Message):
+    """What the grader asks of the sandbox's harness: the cells to run and the names to
+    export (the grader's inputs folder, read-only to student code)."""
+
+    KIND: ClassVar[str] = "harness-job"
+    VERSION: ClassVar[int] = 1
+
+    cells: list[HarnessCell]
+    exports: list[HarnessExport]
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessProgress(Message):
+    """One step the harness announces over its progress pipe: a cell's index as it
+    starts, then "export" and "done". Student code shares the harness's process, so the
+    executor treats a line that does not decode as the next step as a violation."""
+
+    KIND: ClassVar[str] = "harness-progress"
+    VERSION: ClassVar[int] = 1
+
+    cell: int | str
+    started: float
 
 
 @dataclasses.dataclass(frozen=True)

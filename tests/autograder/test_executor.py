@@ -6,7 +6,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from autograder import executor, grader
+from autograder import executor, grader, messages
 from autograder.grader import grade_submission
 
 
@@ -161,3 +161,25 @@ def _sandbox_processes(folder) -> list[int]:
         if "autograder.harness" in text and str(folder) in text:
             found.append(int(cmdline.parent.name))
     return found
+
+
+def test_the_progress_channel_takes_only_the_harness_records_in_order():
+    import os
+
+    cells = [messages.HarnessCell(0, "x = 1", False), messages.HarnessCell(2, "y = 2", False)]
+    for lines, seen, violated in [
+        ([messages.HarnessProgress(0, 1.0).encode()], 1, False),
+        ([messages.HarnessProgress(0, 1.0).encode(), messages.HarnessProgress(2, 2.0).encode()],
+         2, False),
+        (['{"cell": 0, "started": 1.0}'], 0, True),  # the right step, but not the record
+        ([messages.HarnessProgress(2, 1.0).encode()], 0, True),  # out of order
+        (["[" * 30000], 0, True),  # deeply nested JSON (within a pipe buffer)
+    ]:  # fmt: skip
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        os.write(write_end, ("\n".join(lines) + "\n").encode())
+        os.close(write_end)
+        progress = executor.Progress(read_end, cells)
+        progress.read()
+        os.close(read_end)
+        assert progress.seen == seen and (progress.violation is not None) is violated, lines

@@ -31,6 +31,12 @@ def _spec(**change: object) -> messages.SandboxSpec:
         PROTECTIONS,
         messages.GradingProcessResult("graded", {"submission": "nb.ipynb"}, ""),
         messages.GradingProcessResult("error", None, "the grader failed"),
+        messages.HarnessJob(
+            cells=[messages.HarnessCell(0, "x = 1", False), messages.HarnessCell(3, "", True)],
+            exports=[messages.HarnessExport("normalize", "function")],
+        ),
+        messages.HarnessProgress(3, 1796281048.5),
+        messages.HarnessProgress("export", 1796281048),  # a whole float, as JSON writes it
     ],
 )
 def test_a_record_round_trips(record):
