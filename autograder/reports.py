@@ -20,8 +20,22 @@ RESULT_FORMAT = 1
 Status = Literal["graded", "error"]
 
 
+class _Scored:
+    """A score and a maximum summed over ``results`` (a tuple of CheckResult)."""
+
+    results: tuple[CheckResult, ...]
+
+    @property
+    def score(self) -> float:
+        return sum(result.points for result in self.results)
+
+    @property
+    def max_score(self) -> float:
+        return sum(result.max_points for result in self.results)
+
+
 @dataclass(frozen=True)
-class GradeReport:
+class GradeReport(_Scored):
     """Every check's result for one submission, plus what happened while running it."""
 
     submission: str
@@ -36,14 +50,6 @@ class GradeReport:
     seconds: float | None = field(default=None, compare=False)
     #: The assignment whose checks these are (None when grading never chose one).
     assignment: str | None = None
-
-    @property
-    def score(self) -> float:
-        return sum(result.points for result in self.results)
-
-    @property
-    def max_score(self) -> float:
-        return sum(result.max_points for result in self.results)
 
     def evaluations_by_stage(self) -> dict[str, ModelEvaluation]:
         """The trusted evaluations this report carries, by stage."""
@@ -139,17 +145,9 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class CheckRun:
+class CheckRun(_Scored):
     """Every check's result on one notebook, and what went wrong in its cells."""
 
     notebook: str
     results: tuple[CheckResult, ...]
     notes: tuple[str, ...] = ()
-
-    @property
-    def score(self) -> float:
-        return sum(result.points for result in self.results)
-
-    @property
-    def max_score(self) -> float:
-        return sum(result.max_points for result in self.results)

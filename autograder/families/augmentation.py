@@ -7,14 +7,15 @@ judge's child; the notebook builds the block itself and judges the live object.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from autograder.checks import extensions
 from autograder.families.base import (
     ChildContext,
     Family,
     Judge,
+    LoadedCheck,
     NotebookContext,
     one_model_per_check,
 )
@@ -22,7 +23,7 @@ from mnist_course.results import CheckResult
 from mnist_course.spec import Check
 
 if TYPE_CHECKING:
-    import keras
+    pass
 
 
 def _build_block(builder: object) -> tuple[object | None, str | None]:
@@ -54,26 +55,16 @@ def _notebook_behaviour(
     )
 
 
-def _child_layers(
-    context: ChildContext,
-    check: Check,
-    model: keras.Model | None,
-    problem: str | None,
-    job: Mapping[str, Any],
-) -> CheckResult:
-    return extensions.check_augmentation_layers(model, config=context.config, problem=problem)
+def _child_layers(context: ChildContext, loaded: LoadedCheck) -> CheckResult:
+    return extensions.check_augmentation_layers(
+        loaded.model, config=context.config, problem=loaded.problem
+    )
 
 
-def _child_behaviour(
-    context: ChildContext,
-    check: Check,
-    model: keras.Model | None,
-    problem: str | None,
-    job: Mapping[str, Any],
-) -> CheckResult:
+def _child_behaviour(context: ChildContext, loaded: LoadedCheck) -> CheckResult:
     images = extensions.augmentation_images(context.canon["x_test"])
     return extensions.check_augmentation_behaviour(
-        model, images, config=context.config, problem=problem
+        loaded.model, images, config=context.config, problem=loaded.problem
     )
 
 

@@ -245,11 +245,18 @@ class Family:
             )
 
 
-#: A judge of one model-file check in the child: the check, the loaded model (None when
-#: it could not be), why not, and the unit's job.
-ModelCheckJudge = Callable[
-    [ChildContext, Check, "keras.Model | None", str | None, Mapping[str, Any]], CheckResult
-]
+@dataclass(frozen=True)
+class LoadedCheck:
+    """What the child's judge of a one-model check gets: the check, its model loaded
+    (None when it could not be), why not, and the unit's job."""
+
+    check: Check
+    model: keras.Model | None
+    problem: str | None
+    job: Mapping[str, Any]
+
+
+ModelCheckJudge = Callable[[ChildContext, LoadedCheck], CheckResult]
 
 
 def one_model_per_check(
@@ -289,7 +296,7 @@ def one_model_per_check(
             except artifacts.ArtifactError as exc:
                 problem = f"{name}: {exc}."
         try:
-            result = judges[kind](context, check, model, problem, job_of_unit)
+            result = judges[kind](context, LoadedCheck(check, model, problem, job_of_unit))
         except MemoryError:
             raise
         except ValueError as exc:

@@ -10,7 +10,7 @@ model judge's child.
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,6 +22,7 @@ from autograder.families.base import (
     ExportContext,
     Family,
     Judge,
+    LoadedCheck,
     NotebookContext,
     one_model_per_check,
 )
@@ -30,7 +31,7 @@ from mnist_course.results import CheckResult
 from mnist_course.spec import Check
 
 if TYPE_CHECKING:
-    import keras
+    pass
 
 
 def _live_search(tuner: object) -> extensions.Search:
@@ -126,21 +127,15 @@ def _reproduction_job(exported: ExportContext, check: Check) -> dict[str, Any]:
     }
 
 
-def _child_reproduced(
-    context: ChildContext,
-    check: Check,
-    model: keras.Model | None,
-    problem: str | None,
-    job: Mapping[str, Any],
-) -> CheckResult:
+def _child_reproduced(context: ChildContext, loaded: LoadedCheck) -> CheckResult:
     return extensions.judge_reproduced(
-        model,
-        job.get("reported"),
-        tuning.trials_from_export(job.get("trials")),
+        loaded.model,
+        loaded.job.get("reported"),
+        tuning.trials_from_export(loaded.job.get("trials")),
         context.canon["x_train"],
         context.canon["y_train"],
         config=context.config,
-        problem=problem,
+        problem=loaded.problem,
         progress=context.say,
     )
 
