@@ -61,14 +61,16 @@ class NotebookContext:
         self.config = config
 
     @functools.cached_property
-    def test_set(self) -> tuple[np.ndarray, np.ndarray]:
-        (_, _), (x_test, y_test) = load_mnist(config=self.config)
-        return x_test, y_test
+    def _mnist(self) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+        return load_mnist(config=self.config)
 
-    @functools.cached_property
+    @property
+    def test_set(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._mnist[1]
+
+    @property
     def training_set(self) -> tuple[np.ndarray, np.ndarray]:
-        (x_train, y_train), _ = load_mnist(config=self.config)
-        return x_train, y_train
+        return self._mnist[0]
 
     @functools.cached_property
     def probe(self) -> np.ndarray:
@@ -132,9 +134,19 @@ class ExportContext:
         value = self.manifest.exports.get(name)
         return value if isinstance(value, dict) else {}
 
-    def has_file(self, name: str) -> bool:
-        """Whether the manifest lists an exported file for ``name`` (a model's .keras)."""
-        return name in self.manifest.files
+    def model_problem(self, name: str, *, first_error: bool = False) -> models.ModelProblem | None:
+        """Why the exported model ``name`` cannot be judged at all (the harness could not
+        save it, or there is no file), or None; ``first_error`` adds the first failing
+        cell's error to "not defined"."""
+        entry = self.entry(name)
+        if entry.get("error"):
+            return models.ModelProblem("unusable", f"{str(entry['error'])[:400]}.")
+        if name not in self.manifest.files:
+            said = self.first_error if first_error else ""
+            return models.ModelProblem(
+                "missing", f"{name} is not defined after running the notebook.{said}"
+            )
+        return None
 
     def training_evidence(self, name: str) -> models.TrainingEvidence:
         """The untrusted clues about how model ``name`` was trained, for hints."""
@@ -274,14 +286,9 @@ def one_model_per_check(
         units = []
         for check in checks:
             name = check.reads[0]
-            entry = exported.entry(name)
-            problem = None
-            if entry.get("error"):
-                problem = f"{str(entry['error'])[:400]}."
-            elif not exported.has_file(name):
-                problem = f"{name} is not defined after running the notebook."
+            problem = exported.model_problem(name)
             extra = job(exported, check) if job is not None else {}
-            unit_job = {"problem": problem, **extra}
+            unit_job = {"problem": problem.message if problem else None, **extra}
             units.append(ModelUnit(f"{family}:{check.id}", family, name, (check.id,), unit_job))
         return units
 

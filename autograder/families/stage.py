@@ -144,19 +144,6 @@ def _notebook_measured(
 # The trusted side: units planned in the grader, judged in the model judge's child.
 
 
-def _problem(exported: ExportContext, variable: str) -> models.ModelProblem | None:
-    """Why the stage's model cannot be sent to the judge at all, if it cannot."""
-    info = exported.entry(variable)
-    if info.get("error"):
-        return models.ModelProblem("unusable", f"{str(info['error'])[:400]}.")
-    if not exported.has_file(variable):
-        return models.ModelProblem(
-            "missing",
-            f"{variable} is not defined after running the notebook.{exported.first_error}",
-        )
-    return None
-
-
 def _plan(exported: ExportContext, checks: Sequence[Check]) -> list[ModelUnit]:
     """One unit per judged stage, in the spec's order of stages."""
     judged = {check.stage for check in checks}
@@ -165,7 +152,8 @@ def _plan(exported: ExportContext, checks: Sequence[Check]) -> list[ModelUnit]:
         if stage.id not in judged:
             continue
         evidence = exported.training_evidence(stage.variable)
-        job = None if _problem(exported, stage.variable) else {"evidence": asdict(evidence)}
+        problem = exported.model_problem(stage.variable)
+        job = None if problem else {"evidence": asdict(evidence)}
         ids = tuple(check.id for check in exported.config.spec.checks_of(stage.id))
         units.append(ModelUnit(f"stage:{stage.id}", "stage", stage.variable, ids, job))
     return units
@@ -180,7 +168,7 @@ def _unjudged(
     problem = (
         models.ModelProblem("too_large", stopped)
         if stopped
-        else _problem(exported, unit.variable)
+        else exported.model_problem(unit.variable, first_error=True)
         or models.ModelProblem("missing", f"{unit.variable} was not judged.")
     )
     return check_stage(stage, None, None, config=config, problem=problem, evidence=evidence)
